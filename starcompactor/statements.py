@@ -1,0 +1,488 @@
+"""Walk a mysqldump stream statement by statement, keeping only the rows of the requested tables.
+
+The dump is read in large decompressed chunks. Only the few lines that are not table data are looked at
+one by one (comments, ``USE``, ``CREATE TABLE``, ``LOCK TABLES`` …: a few dozen per table). Table data is
+where the bytes are, and it is skipped with a single ``bytes.find``:
+
+* the data of a table we do not want sits between ``LOCK TABLES `t` WRITE;`` and ``UNLOCK TABLES;``, so
+  the reader jumps straight to ``\\nUNLOCK TABLES;`` (strings never hold a raw newline in a dump, so that
+  needle cannot occur inside a value);
+* without locks (``--compact``, ``--skip-add-locks``) each unwanted INSERT is skipped to its end, the
+  first ``;`` + newline after it.
+
+The reader stops as soon as every requested table has been read completely (the next statement belongs
+to something else), so ``nova.compute_nodes`` does not cost the decompression of what follows it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+
+from .errors import (
+    DumpError,
+    DumpSyntaxError,
+    LineTooLongError,
+    NotADumpError,
+    TruncatedDumpError,
+    UnknownColumnsError,
+)
+from .schema import Column, TableSchema, parse_create_table, parse_time_zone, row_builder
+from .source import DecompressedStream, PathOrFile
+from .tokenize import TokenizeError, iter_rows
+
+log = logging.getLogger(__name__)
+
+TableKey = Tuple[Optional[str], str]
+Row = Dict[str, Any]
+
+CHUNK_SIZE = 4 << 20
+#: Largest single statement (or line) we hold in memory. mysqldump's extended INSERTs are bounded by
+#: net_buffer_length (1 MB by default, 16 MB at most); one-row INSERTs of large blobs can be bigger.
+MAX_STATEMENT_BYTES = 256 << 20
+
+_IDENT = rb"`((?:[^`]|``)+)`"
+_INSERT_HEAD = re.compile(
+    rb"(?:INSERT(?:[ ]+(?:IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*|REPLACE(?:[ ]+(?:LOW_PRIORITY|DELAYED))*)"
+    rb"[ ]+INTO[ ]+(?:" + _IDENT + rb"\.)?" + _IDENT + rb"[ ]*(?:\((?P<cols>[^)]*)\))?[ \t\r\n]*VALUES[ \t\r\n]*",
+    re.IGNORECASE,
+)
+_COLUMN_NAME = re.compile(rb"`((?:[^`]|``)*)`")
+_CREATE_TABLE = re.compile(rb"CREATE[ ]+(?:TEMPORARY[ ]+)?TABLE[ ]+(?:IF[ ]+NOT[ ]+EXISTS[ ]+)?" + _IDENT)
+_USE = re.compile(rb"USE[ ]+" + _IDENT)
+_LOCK = re.compile(rb"LOCK TABLES[ ]+" + _IDENT)
+_ALTER_KEYS = re.compile(rb"/\*!40000 ALTER TABLE " + _IDENT + rb" ENABLE KEYS")
+_CURRENT_DB = re.compile(rb"-- Current Database: " + _IDENT)
+_HOST_DB = re.compile(rb"-- Host: .*?Database: (\S+)")
+_TABLE_COMMENT = re.compile(rb"-- (?:Table structure|Dumping data|Temporary table structure) for (?:table|view) " + _IDENT)
+_HEADER = re.compile(rb"-- (MySQL|MariaDB) dump ([\d.]+)\s+Distrib ([^\s,]+)")
+_SERVER_VERSION = re.compile(rb"-- Server version\s+(\S+)")
+_COMPLETED = re.compile(rb"-- Dump completed(?: on (\d{4}-\d{2}-\d{2})\s+(\d{1,2}):(\d{2}):(\d{2}))?")
+_TIME_ZONE = re.compile(rb"SET TIME_ZONE='([^']*)'")
+_FIRST_LINE_OK = (
+    b"--", b"/*", b"CREATE", b"DROP", b"INSERT", b"REPLACE", b"USE", b"SET", b"LOCK", b"UNLOCK", b"DELIMITER",
+    b"ALTER", b"SELECT", b"START", b"BEGIN", b"COMMIT", b"#",
+)  # fmt: skip
+
+
+def _ident(raw: bytes) -> str:
+    return raw.replace(b"``", b"`").decode("utf-8", "surrogateescape")
+
+
+@dataclass
+class DumpInfo:
+    """What a dump says about itself; filled in while it is read."""
+
+    path: str
+    compression: str = "plain"
+    flavor: Optional[str] = None  #: "MySQL" or "MariaDB", from the header
+    dump_version: Optional[str] = None  #: the mysqldump program's version
+    distribution: Optional[str] = None  #: e.g. "10.11.6-MariaDB" or "8.0.36"
+    server_version: Optional[str] = None
+    completed_at: Optional[dt.datetime] = None  #: the ``-- Dump completed on`` time (naive, as written)
+    has_header: bool = False
+    has_trailer: bool = False
+    stopped_early: bool = False  #: reading stopped once the requested tables were read
+    time_zone: Optional[str] = None  #: the dump's ``SET TIME_ZONE`` value
+    crlf: bool = False
+    databases: List[str] = field(default_factory=list)
+    tables: List[TableKey] = field(default_factory=list)
+    bytes_read: int = 0  #: decompressed bytes consumed
+
+    @property
+    def ended_cleanly(self) -> Optional[bool]:
+        """True when the trailer was seen; None when reading stopped early or the dump has no comments."""
+        if self.has_trailer:
+            return True
+        if self.stopped_early or not self.has_header:
+            return None
+        return False
+
+
+class DumpReader:
+    """Iterate ``(database, table, row)`` for the requested tables of one dump.
+
+    ``tables`` holds ``(database, table)`` pairs; a database of ``None`` matches the table in any database
+    (and in a single-database dump that never says which database it is). Rows are dicts keyed by column
+    name, typed by column type (see :mod:`starcompactor.schema`).
+
+    After iteration, :attr:`info` describes the dump and :attr:`schemas` the requested tables found.
+    """
+
+    def __init__(
+        self,
+        source: PathOrFile,
+        tables: Iterable[TableKey],
+        *,
+        stop_early: bool = True,
+        name: Optional[str] = None,
+        chunk_size: int = CHUNK_SIZE,
+        max_statement_bytes: int = MAX_STATEMENT_BYTES,
+        on_progress: Optional[Callable[[int], None]] = None,
+    ) -> None:
+        self.source = source
+        self.wanted: Set[TableKey] = set(tables)
+        self.stop_early = stop_early
+        self.chunk_size = chunk_size
+        self.max_statement_bytes = max_statement_bytes
+        self.on_progress = on_progress
+        self._name = name
+        self.info = DumpInfo(path=name or "")
+        self.schemas: Dict[TableKey, TableSchema] = {}
+        self._done: Set[TableKey] = set()
+
+    # -- public -----------------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Tuple[Optional[str], str, Row]]:
+        with DecompressedStream(self.source, self._name) as stream:
+            self.info.path = stream.name
+            self.info.compression = stream.compression
+            self._stream = stream
+            self._last_compressed = 0
+            try:
+                yield from self._run()
+            except TokenizeError as exc:
+                raise DumpSyntaxError(stream.name, str(exc)) from exc
+
+    def read_all(self) -> List[Tuple[Optional[str], str, Row]]:
+        return list(self)
+
+    # -- buffer -----------------------------------------------------------------------------------
+
+    def _fill(self) -> bool:
+        """Append one chunk to the buffer, dropping what was consumed. False at end of stream."""
+        chunk = self._stream.read(self.chunk_size)
+        if self.on_progress is not None:
+            position = self._stream.compressed_position()
+            if position is not None:
+                self.on_progress(position - self._last_compressed)
+                self._last_compressed = position
+        if not chunk:
+            self._eof = True
+            return False
+        if self._pos:
+            self._base += self._pos
+            self._buf = self._buf[self._pos :] + chunk
+            self._pos = 0
+        else:
+            self._buf += chunk
+        if len(self._buf) > self.max_statement_bytes + self.chunk_size:
+            raise LineTooLongError(
+                self.info.path, f"more than {self.max_statement_bytes} bytes without an end", self._base
+            )
+        return True
+
+    def _find(self, needle: bytes, start: int) -> int:
+        """Index of ``needle`` at or after ``start`` in the buffer, reading more as needed; -1 at EOF.
+
+        Reading more may drop the consumed part of the buffer: indexes held by the caller are only
+        valid relative to ``self._pos``.
+        """
+        while True:
+            i = self._buf.find(needle, start)
+            if i >= 0:
+                return i
+            start = max(start, len(self._buf) - len(needle) + 1)
+            old_pos = self._pos
+            if not self._fill():
+                return -1
+            start -= old_pos
+
+    def _skip_to(self, needle: bytes) -> int:
+        """Discard everything up to ``needle`` (which stays in the buffer). -1 at EOF."""
+        keep = len(needle) - 1
+        while True:
+            i = self._buf.find(needle, self._pos)
+            if i >= 0:
+                self._pos = i
+                return i
+            self._pos = max(self._pos, len(self._buf) - keep)
+            if not self._fill():
+                return -1
+
+    # -- main loop --------------------------------------------------------------------------------
+
+    def _run(self) -> Iterator[Tuple[Optional[str], str, Row]]:
+        self._buf = b""
+        self._pos = 0
+        self._base = 0
+        self._eof = False
+        self._db: Optional[str] = None
+        self._table: Optional[TableKey] = None  # the table whose structure/data we are in
+        self._zone: Optional[dt.tzinfo] = dt.timezone.utc
+        self._checked_start = False
+        self._nl = b"\n"
+        info = self.info
+        while True:
+            if self._pos >= len(self._buf) and not self._fill():
+                break
+            line_end = self._buf.find(b"\n", self._pos)
+            while line_end < 0:
+                if not self._fill():
+                    line_end = len(self._buf)
+                    break
+                line_end = self._buf.find(b"\n", self._pos)
+            if not self._checked_start:
+                self._check_start(line_end)
+            start = self._pos
+            first = self._buf[start : start + 1]
+            if first == b"I" or first == b"R" or first == b"i" or first == b"r":
+                m = _INSERT_HEAD.match(self._buf, start, min(line_end + 1, len(self._buf)))
+                if m is not None:
+                    yield from self._insert(m)
+                    if self._finished():
+                        break
+                    continue
+            line = self._buf[start:line_end].rstrip(b"\r")
+            self._pos = line_end + 1
+            if not line:
+                continue
+            if first == b"-":
+                self._comment(line)
+            elif first == b"C" and line.startswith(b"CREATE"):
+                self._create(line, start)
+            elif first == b"U" and line.startswith(b"USE "):
+                m = _USE.match(line)
+                if m:
+                    self._set_database(_ident(m.group(1)))
+            elif first == b"L" and line.startswith(b"LOCK TABLES"):
+                m = _LOCK.match(line)
+                if m:
+                    key = self._key(_ident(m.group(1)))
+                    self._enter_table(key)
+                    if not self._is_wanted(key):
+                        self._skip_locked_data()
+            elif first == b"U" and line.startswith(b"UNLOCK TABLES"):
+                self._leave_table()
+            elif first == b"/":
+                if line.startswith(b"/*!40000 ALTER TABLE") and b"ENABLE KEYS" in line:
+                    self._leave_table()
+                elif b"SET TIME_ZONE=" in line:
+                    m = _TIME_ZONE.search(line)
+                    if m and not m.group(1).startswith(b"@"):
+                        info.time_zone = m.group(1).decode("ascii", "replace")
+                        self._zone = parse_time_zone(info.time_zone)
+            elif first == b"D" and line.startswith(b"DELIMITER") and line.split()[1:2] != [b";"]:
+                self._leave_table()
+                delimiter = line.split()[1] if len(line.split()) > 1 else b";;"
+                self._skip_delimited_block(delimiter)
+            if self._finished():
+                break
+        info.bytes_read = self._base + self._pos
+        if self._eof:
+            self._leave_table()
+            if info.has_header and not info.has_trailer:
+                raise TruncatedDumpError(
+                    info.path, "the dump ends without its '-- Dump completed' trailer", info.bytes_read
+                )
+            if not self._checked_start:
+                raise NotADumpError(info.path, "the file is empty")
+
+    def _finished(self) -> bool:
+        if not self.stop_early or not self.wanted or self._eof:
+            return False
+        if any(db is None for db, _ in self.wanted):
+            return False
+        if self._done >= self.wanted:
+            self.info.stopped_early = True
+            self.info.bytes_read = self._base + self._pos
+            return True
+        return False
+
+    def _check_start(self, line_end: int) -> None:
+        """Refuse what is plainly not a dump before reading gigabytes of it."""
+        self._checked_start = True
+        first_line = self._buf[self._pos : line_end]
+        if first_line.endswith(b"\r"):
+            self.info.crlf = True
+            self._nl = b"\r\n"
+        stripped = first_line.lstrip(b"\xef\xbb\xbf \t\r")
+        if b"\x00" in first_line or not stripped.startswith(_FIRST_LINE_OK):
+            preview = first_line[:40].decode("utf-8", "replace")
+            raise NotADumpError(self.info.path, f"first line is not SQL: {preview!r}")
+
+    # -- tables and context -----------------------------------------------------------------------
+
+    def _key(self, table: str) -> TableKey:
+        return (self._db, table)
+
+    def _is_wanted(self, key: TableKey) -> bool:
+        return key in self.wanted or (None, key[1]) in self.wanted
+
+    def _wanted_as(self, key: TableKey) -> Optional[TableKey]:
+        if key in self.wanted:
+            return key
+        if (None, key[1]) in self.wanted:
+            return (None, key[1])
+        return None
+
+    def _set_database(self, name: str) -> None:
+        if name != self._db:
+            self._leave_table()
+        self._db = name
+        if name not in self.info.databases:
+            self.info.databases.append(name)
+
+    def _enter_table(self, key: TableKey) -> None:
+        if self._table != key:
+            self._leave_table()
+            self._table = key
+            if key not in self.info.tables:
+                self.info.tables.append(key)
+
+    def _leave_table(self) -> None:
+        if self._table is not None:
+            wanted = self._wanted_as(self._table)
+            if wanted is not None:
+                self._done.add(wanted)
+                if self._table[0] is None:
+                    self._done.add(self._table)
+            self._table = None
+
+    def _comment(self, line: bytes) -> None:
+        info = self.info
+        if line.startswith(b"-- Current Database:"):
+            m = _CURRENT_DB.match(line)
+            if m:
+                self._set_database(_ident(m.group(1)))
+        elif line.startswith(b"-- Dump completed"):
+            info.has_trailer = True
+            self._leave_table()
+            m = _COMPLETED.match(line)
+            if m and m.group(1):
+                day = dt.date.fromisoformat(m.group(1).decode())
+                info.completed_at = dt.datetime.combine(
+                    day, dt.time(int(m.group(2)), int(m.group(3)), int(m.group(4)))
+                )
+        elif line.startswith((b"-- Table structure", b"-- Dumping data", b"-- Temporary table")):
+            m = _TABLE_COMMENT.match(line)
+            if m:
+                self._enter_table(self._key(_ident(m.group(1))))
+        elif not info.has_header and (line.startswith(b"-- MySQL dump") or line.startswith(b"-- MariaDB dump")):
+            m = _HEADER.match(line)
+            info.has_header = True
+            if m:
+                info.flavor = m.group(1).decode()
+                info.dump_version = m.group(2).decode()
+                info.distribution = m.group(3).decode()
+                if "mariadb" in info.distribution.lower():
+                    info.flavor = "MariaDB"
+        elif line.startswith(b"-- Server version"):
+            m = _SERVER_VERSION.match(line)
+            if m:
+                info.server_version = m.group(1).decode("utf-8", "replace")
+                if "mariadb" in info.server_version.lower():
+                    info.flavor = "MariaDB"
+        elif line.startswith(b"-- Host:") and self._db is None:
+            m = _HOST_DB.match(line)
+            if m:
+                self._set_database(m.group(1).decode("utf-8", "surrogateescape"))
+
+    def _create(self, line: bytes, start: int) -> None:
+        m = _CREATE_TABLE.match(line)
+        if m is None:
+            return  # CREATE DATABASE, views and the like: single statements we do not need
+        key = self._key(_ident(m.group(1)))
+        self._enter_table(key)
+        self._pos = start
+        end = self._statement_end()
+        start = self._pos
+        if self._is_wanted(key):
+            sql = self._buf[start:end].decode("utf-8", "surrogateescape")
+            try:
+                schema = parse_create_table(sql, key[0])
+            except ValueError as exc:
+                raise DumpSyntaxError(self.info.path, f"CREATE TABLE `{key[1]}`: {exc}", self._base + start) from exc
+            self.schemas[key] = schema
+        self._pos = end
+
+    def _statement_end(self) -> int:
+        """Offset just past the ``;`` + newline ending the statement that starts at ``self._pos``."""
+        terminator = b";" + self._nl
+        i = self._find(terminator, self._pos)
+        if i < 0:
+            if self._buf.rstrip().endswith(b";"):
+                return len(self._buf)
+            raise TruncatedDumpError(self.info.path, "the dump ends inside a statement", self._base + self._pos)
+        return i + len(terminator)
+
+    def _skip_locked_data(self) -> None:
+        """Jump over an unwanted table's data to its ``UNLOCK TABLES``."""
+        needle = self._nl + b"UNLOCK TABLES;"
+        if self._buf.startswith(b"UNLOCK TABLES;", self._pos):
+            return
+        if self._skip_to(needle) < 0:
+            raise TruncatedDumpError(
+                self.info.path, f"the dump ends inside the data of table `{self._table[1] if self._table else '?'}`",
+                self._base + self._pos,
+            )
+        self._pos += len(self._nl)
+
+    def _skip_delimited_block(self, delimiter: bytes) -> None:
+        """Skip a ``DELIMITER ;;`` block (routines, triggers), whose bodies may hold anything."""
+        if self._skip_to(self._nl + b"DELIMITER ;") < 0:
+            raise TruncatedDumpError(self.info.path, f"the dump ends inside a DELIMITER {delimiter.decode()} block")
+        self._pos += len(self._nl)
+
+    # -- data -------------------------------------------------------------------------------------
+
+    def _insert(self, head: re.Match) -> Iterator[Tuple[Optional[str], str, Row]]:
+        start = self._pos
+        db = _ident(head.group(1)) if head.group(1) else self._db
+        table = _ident(head.group(2))
+        key = (db, table)
+        if key != self._table:
+            self._enter_table(key)
+        wanted = self._wanted_as(key)
+        if wanted is None:
+            self._pos = self._statement_end()
+            return
+        values_offset = head.end() - start
+        end = self._statement_end()
+        start = self._pos
+        statement = self._buf[start:end]
+        self._pos = end
+        schema = self.schemas.get(key) or self.schemas.get((None, table))
+        if head.group("cols") is not None:
+            names = [_ident(n) for n in _COLUMN_NAME.findall(head.group("cols"))]
+            types = {c.name: c.type for c in schema.columns} if schema else {}
+            columns = [Column(n, types.get(n, "text")) for n in names]
+        elif schema is not None:
+            columns = list(schema.columns)
+        else:
+            raise UnknownColumnsError(self.info.path, db, table, self._base + start)
+        build = row_builder(columns, self._zone)
+        try:
+            for tokens in iter_rows(statement, values_offset):
+                try:
+                    row = build(tokens)
+                except ValueError as exc:
+                    raise DumpSyntaxError(
+                        self.info.path, f"`{table}`: {exc}", self._base + start
+                    ) from exc
+                yield db, table, row
+        except TokenizeError as exc:
+            raise DumpSyntaxError(
+                self.info.path, f"INSERT INTO `{table}`: {exc}", self._base + start + exc.position
+            ) from exc
+
+
+def read_rows(
+    source: PathOrFile, tables: Iterable[TableKey], *, stop_early: bool = True, name: Optional[str] = None
+) -> Iterator[Tuple[Optional[str], str, Row]]:
+    """Shorthand for ``iter(DumpReader(source, tables, …))``."""
+    return iter(DumpReader(source, tables, stop_early=stop_early, name=name))
+
+
+def read_info(source: PathOrFile, *, name: Optional[str] = None) -> DumpInfo:
+    """Read a whole dump (no rows kept) for its metadata: flavour, trailer, databases and tables."""
+    reader = DumpReader(source, (), stop_early=False, name=name)
+    for _ in reader:
+        pass
+    return reader.info
+
+
+__all__ = ["DumpError", "DumpInfo", "DumpReader", "read_info", "read_rows"]

@@ -1,0 +1,41 @@
+"""Shared fixtures: a real MariaDB server for the whole session (skipped where none is installed)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mariadb import SCHEMAS, MariaDB, find_dump, find_server  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+#: Set by .ci/run: a test that would skip for want of MariaDB fails instead.
+REQUIRE_MARIADB = os.environ.get("STARCOMPACTOR_REQUIRE_MARIADB") == "1"
+
+
+def _no_mariadb(reason: str):
+    if REQUIRE_MARIADB:
+        pytest.fail(f"{reason}, but STARCOMPACTOR_REQUIRE_MARIADB=1")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def mariadb(tmp_path_factory):
+    """A throwaway MariaDB (private datadir and socket), shared by the session's tests."""
+    if find_server() is None or find_dump() is None:
+        _no_mariadb("no mariadbd/mysqldump installed (apt-get install mariadb-server)")
+    if not SCHEMAS.is_dir():
+        _no_mariadb(f"no OpenStack schemas at {SCHEMAS}")
+    server = MariaDB(str(tmp_path_factory.mktemp("mariadb"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fixtures_dir() -> Path:
+    return FIXTURES
