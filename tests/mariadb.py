@@ -130,7 +130,9 @@ class MariaDB:
         done = subprocess.run(args, capture_output=True, check=True)
         return done.stdout
 
-    def drop_databases(self, keep: Sequence[str] = ("mysql", "information_schema", "performance_schema", "sys")) -> None:
+    def drop_databases(
+        self, keep: Sequence[str] = ("mysql", "information_schema", "performance_schema", "sys")
+    ) -> None:
         names = [n for n in self.sql("SHOW DATABASES").split() if n not in keep]
         if names:
             self.sql("".join(f"DROP DATABASE `{n}`;" for n in names))

@@ -1,0 +1,423 @@
+"""Trace writers (csv, legacy-csv, jsonl, parquet) and the manifest, shared by both traces (SPEC §3).
+
+Every writer streams records to a temporary file beside the output and renames it into place only when
+the whole trace was written, so a failed run never leaves a half-written trace. ``-`` writes to stdout.
+
+``legacy-csv`` reproduces the original tool's files byte for byte: PROPERTIES as a Python dict repr,
+missing values as ``None``, ``*_SEC`` as floats, CRLF line ends (consumers parse it with ``eval()``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+
+import orjson
+
+from .errors import MissingDependencyError, StarCompactorError
+from .events import InstanceEvent, MachineEvent
+
+FORMATS = ("csv", "legacy-csv", "jsonl", "parquet")
+
+MACHINE_COLUMNS = ("EVENT_TIME", "EVENT_TIME_SEC", "HOST_NAME (PHYSICAL)", "EVENT", "PROPERTIES")
+INSTANCE_COLUMNS = (
+    "INSTANCE_UUID", "EVENT", "START_TIME", "START_SEC", "FINISH_TIME", "FINISH_SEC", "EVENT_DURATION",
+    "RESULT", "INSTANCE_NAME", "USER_ID", "PROJECT_ID", "HOST_NAME (PHYSICAL)", "PROPERTIES",
+)  # fmt: skip
+
+DEFAULT_NAMES = {"machine": "machine_events.csv", "instance": "instance_events.csv"}
+
+
+# -- values -----------------------------------------------------------------------------------------
+
+
+def seconds_since(time: Optional[dt.datetime], epoch: dt.datetime, *, clamp: bool = True) -> Optional[float]:
+    """Seconds from ``epoch`` to ``time``; -1 before the epoch when ``clamp``; None when time is missing."""
+    if time is None:
+        return None
+    value = (time - epoch).total_seconds()
+    if clamp and value < 0:
+        return -1
+    return value
+
+
+def _number(value: Optional[float]) -> Any:
+    """Whole seconds as int (``852658``), fractions as float."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else value
+
+
+def _iso(time: Optional[dt.datetime]) -> Optional[str]:
+    return time.isoformat() if time is not None else None
+
+
+def _json_default(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def properties_json(properties: Dict[str, Any]) -> str:
+    return orjson.dumps(properties, default=_json_default).decode("utf-8")
+
+
+def machine_record(event: MachineEvent, epoch: dt.datetime) -> Dict[str, Any]:
+    """The typed output record of a machine event (keys are the output columns)."""
+    return {
+        "EVENT_TIME": event.time,
+        "EVENT_TIME_SEC": _number(seconds_since(event.time, epoch)),
+        "HOST_NAME (PHYSICAL)": event.host,
+        "EVENT": event.event,
+        "PROPERTIES": event.properties,
+    }
+
+
+def instance_record(event: InstanceEvent, epoch: dt.datetime) -> Dict[str, Any]:
+    duration = None
+    if event.start_time is not None and event.finish_time is not None:
+        duration = (event.finish_time - event.start_time).total_seconds()
+    return {
+        "INSTANCE_UUID": event.instance_uuid,
+        "EVENT": event.event,
+        "START_TIME": event.start_time,
+        "START_SEC": _number(seconds_since(event.start_time, epoch)),
+        "FINISH_TIME": event.finish_time,
+        "FINISH_SEC": _number(seconds_since(event.finish_time, epoch)),
+        "EVENT_DURATION": _number(duration),
+        "RESULT": event.result,
+        "INSTANCE_NAME": event.instance_name,
+        "USER_ID": event.user_id,
+        "PROJECT_ID": event.project_id,
+        "HOST_NAME (PHYSICAL)": event.host,
+        "PROPERTIES": event.properties,
+    }
+
+
+def _legacy_machine_row(event: MachineEvent, epoch: dt.datetime, rack_key: Optional[str]) -> List[str]:
+    seconds = seconds_since(event.time, epoch, clamp=False)
+    if seconds is not None and seconds < 0:
+        seconds_text = "-1"
+    else:
+        seconds_text = str(seconds)
+    properties = dict(event.properties)
+    if rack_key and rack_key not in properties:
+        properties[rack_key] = None  # the original's ordered mask set it on every row
+    return [_legacy_str(event.time), seconds_text, event.host, event.event, repr(properties)]
+
+
+def _legacy_instance_row(event: InstanceEvent, epoch: dt.datetime) -> List[str]:
+    start = seconds_since(event.start_time, epoch, clamp=False)
+    finish = seconds_since(event.finish_time, epoch, clamp=False)
+    duration = None
+    if event.start_time is not None and event.finish_time is not None:
+        duration = (event.finish_time - event.start_time).total_seconds()
+    return [
+        _legacy_str(event.instance_uuid), _legacy_str(event.event), _legacy_str(event.start_time), str(start),
+        _legacy_str(event.finish_time), str(finish), str(duration), _legacy_str(event.result),
+        _legacy_str(event.instance_name), _legacy_str(event.user_id), _legacy_str(event.project_id),
+        _legacy_str(event.host), repr(dict(event.properties)),
+    ]  # fmt: skip
+
+
+def _legacy_str(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
+# -- atomic output ----------------------------------------------------------------------------------
+
+
+@contextmanager
+def atomic_output(path: str, *, binary: bool = False, newline: Optional[str] = "") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; rename it over ``path`` only if the block succeeds."""
+    if path == "-":
+        if binary:
+            yield sys.stdout.buffer
+            sys.stdout.buffer.flush()
+        else:
+            stream = io.TextIOWrapper(
+                sys.stdout.buffer, encoding="utf-8", newline=newline, write_through=True
+            )
+            try:
+                yield stream
+                stream.flush()
+            finally:
+                stream.detach()
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        mode = "wb" if binary else "w"
+        kwargs: Dict[str, Any] = {} if binary else {"encoding": "utf-8", "newline": newline}
+        with os.fdopen(fd, mode, **kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# -- writers ----------------------------------------------------------------------------------------
+
+
+class TraceWriter:
+    """Write one trace. Use as a context manager; call :meth:`write` per event; counts by event type."""
+
+    binary = False
+    newline: Optional[str] = ""
+
+    def __init__(self, path: str, kind: str, epoch: dt.datetime, *, rack_key: Optional[str] = None) -> None:
+        if kind not in ("machine", "instance"):
+            raise ValueError(kind)
+        self.path = path
+        self.kind = kind
+        self.epoch = epoch
+        self.rack_key = rack_key
+        self.columns = MACHINE_COLUMNS if kind == "machine" else INSTANCE_COLUMNS
+        self.counts: Dict[str, int] = {}
+        self.first: Optional[dt.datetime] = None
+        self.last: Optional[dt.datetime] = None
+        self._context: Any = None
+
+    def __enter__(self) -> TraceWriter:
+        self._context = atomic_output(self.path, binary=self.binary, newline=self.newline)
+        self._handle = self._context.__enter__()
+        self.open(self._handle)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        self._context.__exit__(exc_type, exc, tb)
+
+    def write(self, event: Any) -> None:
+        self.counts[event.event] = self.counts.get(event.event, 0) + 1
+        time = event.time if self.kind == "machine" else event.start_time
+        if time is not None:
+            if self.first is None or time < self.first:
+                self.first = time
+            if self.last is None or time > self.last:
+                self.last = time
+        self.write_event(event)
+
+    def write_all(self, events: Iterable[Any]) -> None:
+        for event in events:
+            self.write(event)
+
+    def record(self, event: Any) -> Dict[str, Any]:
+        if self.kind == "machine":
+            return machine_record(event, self.epoch)
+        return instance_record(event, self.epoch)
+
+    # to override
+    def open(self, handle: IO[Any]) -> None:
+        pass
+
+    def write_event(self, event: Any) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class CsvWriter(TraceWriter):
+    """PROPERTIES as JSON, empty cells for missing values, ISO times, whole seconds as integers."""
+
+    def open(self, handle: IO[Any]) -> None:
+        self._csv = csv.writer(handle, lineterminator="\n")
+        self._csv.writerow(self.columns)
+
+    def write_event(self, event: Any) -> None:
+        record = self.record(event)
+        row = []
+        for column in self.columns:
+            value = record[column]
+            if value is None:
+                row.append("")
+            elif column == "PROPERTIES":
+                row.append(properties_json(value))
+            elif isinstance(value, dt.datetime):
+                row.append(value.isoformat())
+            else:
+                row.append(value)
+        self._csv.writerow(row)
+
+
+class LegacyCsvWriter(TraceWriter):
+    """The original tool's format, byte for byte."""
+
+    def open(self, handle: IO[Any]) -> None:
+        self._csv = csv.writer(handle)  # excel dialect: CRLF, minimal quoting, as the original
+        self._csv.writerow(self.columns)
+
+    def write_event(self, event: Any) -> None:
+        if self.kind == "machine":
+            self._csv.writerow(_legacy_machine_row(event, self.epoch, self.rack_key))
+        else:
+            self._csv.writerow(_legacy_instance_row(event, self.epoch))
+
+
+class JsonLinesWriter(TraceWriter):
+    binary = True
+
+    def open(self, handle: IO[Any]) -> None:
+        self._out = handle
+
+    def write_event(self, event: Any) -> None:
+        self._out.write(
+            orjson.dumps(self.record(event), default=_json_default, option=orjson.OPT_APPEND_NEWLINE)
+        )
+
+
+class ParquetWriter(TraceWriter):
+    """Typed columns: timestamps, numbers; PROPERTIES as a JSON string column."""
+
+    binary = True
+    batch_size = 65536
+
+    def open(self, handle: IO[Any]) -> None:
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError as exc:
+            raise MissingDependencyError("pyarrow", "parquet", "--format parquet") from exc
+        self._pa = pa
+        ts = pa.timestamp("s")
+        if self.kind == "machine":
+            fields = [
+                ("EVENT_TIME", ts), ("EVENT_TIME_SEC", pa.float64()), ("HOST_NAME (PHYSICAL)", pa.string()),
+                ("EVENT", pa.string()), ("PROPERTIES", pa.string()),
+            ]  # fmt: skip
+        else:
+            fields = [
+                ("INSTANCE_UUID", pa.string()), ("EVENT", pa.string()), ("START_TIME", ts),
+                ("START_SEC", pa.float64()), ("FINISH_TIME", ts), ("FINISH_SEC", pa.float64()),
+                ("EVENT_DURATION", pa.float64()), ("RESULT", pa.string()), ("INSTANCE_NAME", pa.string()),
+                ("USER_ID", pa.string()), ("PROJECT_ID", pa.string()), ("HOST_NAME (PHYSICAL)", pa.string()),
+                ("PROPERTIES", pa.string()),
+            ]  # fmt: skip
+        self._schema = pa.schema(fields)
+        self._writer = pq.ParquetWriter(handle, self._schema)
+        self._batch: Dict[str, List[Any]] = {name: [] for name, _ in fields}
+
+    def write_event(self, event: Any) -> None:
+        record = self.record(event)
+        for column, values in self._batch.items():
+            value = record[column]
+            if column == "PROPERTIES":
+                value = properties_json(value)
+            elif (
+                isinstance(value, int)
+                and not isinstance(value, bool)
+                and column.endswith(("_SEC", "DURATION"))
+            ):
+                value = float(value)
+            values.append(value)
+        if len(self._batch["EVENT"]) >= self.batch_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch["EVENT"] or not hasattr(self, "_flushed"):
+            table = self._pa.Table.from_pydict(self._batch, schema=self._schema)
+            self._writer.write_table(table)
+            self._flushed = True
+            for values in self._batch.values():
+                values.clear()
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+
+
+WRITERS: Dict[str, Callable[..., TraceWriter]] = {
+    "csv": CsvWriter,
+    "legacy-csv": LegacyCsvWriter,
+    "jsonl": JsonLinesWriter,
+    "parquet": ParquetWriter,
+}
+
+
+def open_writer(
+    path: str, kind: str, fmt: str, epoch: dt.datetime, *, rack_key: Optional[str] = None
+) -> TraceWriter:
+    """A writer for ``fmt`` (one of :data:`FORMATS`); use it as a context manager."""
+    try:
+        factory = WRITERS[fmt]
+    except KeyError:
+        raise StarCompactorError(
+            f"unknown output format {fmt!r} (choose from {', '.join(FORMATS)})"
+        ) from None
+    return factory(path, kind, epoch, rack_key=rack_key)
+
+
+# -- manifest ---------------------------------------------------------------------------------------
+
+
+def manifest_path(output: str) -> Optional[str]:
+    return None if output == "-" else output + ".manifest.json"
+
+
+def write_manifest(output: str, manifest: Dict[str, Any]) -> Optional[str]:
+    """Write ``OUTPUT.manifest.json`` beside the trace (nothing for stdout). Never holds the key."""
+    path = manifest_path(output)
+    if path is None:
+        return None
+    data = orjson.dumps(
+        manifest, default=_manifest_default, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+    )
+    with atomic_output(path, binary=True) as handle:
+        handle.write(data)
+    return path
+
+
+def _manifest_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return _json_default(value)
+
+
+def base_manifest(
+    kind: str, *, epoch: dt.datetime, fmt: str, masking_method: str, key_fingerprint: Optional[str],
+    writer: TraceWriter, extra: Optional[Dict[str, Any]] = None, inputs: Sequence[Dict[str, Any]] = (),
+) -> Dict[str, Any]:  # fmt: skip
+    from . import __version__
+
+    manifest: Dict[str, Any] = {
+        "tool": "starcompactor",
+        "version": __version__,
+        "trace": kind,
+        "format": fmt,
+        "epoch": epoch.isoformat(),
+        "masking": {"method": masking_method, "key_fingerprint": key_fingerprint},
+        "inputs": list(inputs),
+        "counts": dict(sorted(writer.counts.items())),
+        "events": sum(writer.counts.values()),
+        "time_range": {"first": _iso(writer.first), "last": _iso(writer.last)},
+    }
+    if extra:
+        manifest.update(extra)
+    return manifest
