@@ -106,10 +106,7 @@ def instance_record(event: InstanceEvent, epoch: dt.datetime) -> Dict[str, Any]:
 
 def _legacy_machine_row(event: MachineEvent, epoch: dt.datetime, rack_key: Optional[str]) -> List[str]:
     seconds = seconds_since(event.time, epoch, clamp=False)
-    if seconds is not None and seconds < 0:
-        seconds_text = "-1"
-    else:
-        seconds_text = str(seconds)
+    seconds_text = "-1" if seconds is not None and seconds < 0 else str(seconds)
     properties = dict(event.properties)
     if rack_key and rack_key not in properties:
         properties[rack_key] = None  # the original's ordered mask set it on every row
@@ -206,7 +203,11 @@ class TraceWriter:
     def __enter__(self) -> TraceWriter:
         self._context = atomic_output(self.path, binary=self.binary, newline=self.newline)
         self._handle = self._context.__enter__()
-        self.open(self._handle)
+        try:
+            self.open(self._handle)
+        except BaseException:
+            self._context.__exit__(*sys.exc_info())
+            raise
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
