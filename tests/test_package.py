@@ -59,9 +59,11 @@ def test_missing_pyarrow_names_the_extra(monkeypatch, tmp_path):
 
     monkeypatch.setattr(builtins, "__import__", no_pyarrow)
     out = tmp_path / "trace.parquet"
-    with pytest.raises(MissingDependencyError) as info:
-        with open_writer(str(out), "machine", "parquet", dt.datetime(2015, 9, 17)):
-            pass
+    with (
+        pytest.raises(MissingDependencyError) as info,
+        open_writer(str(out), "machine", "parquet", dt.datetime(2015, 9, 17)),
+    ):
+        pass
     assert "pip install 'starcompactor[parquet]'" in str(info.value)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []  # no temporary file left behind
