@@ -13,11 +13,22 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from .tokenize import BinaryLiteral, BitLiteral, Token
+from .tokenize import BinaryLiteral, BitLiteral, NumberLiteral, Token
 
 Converter = Callable[[Token], Any]
 
-_INT_TYPES = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint", "serial", "year", "bool", "boolean"}
+_INT_TYPES = {
+    "tinyint",
+    "smallint",
+    "mediumint",
+    "int",
+    "integer",
+    "bigint",
+    "serial",
+    "year",
+    "bool",
+    "boolean",
+}
 _DECIMAL_TYPES = {"decimal", "numeric", "dec", "fixed"}
 _FLOAT_TYPES = {"float", "double", "real", "double precision"}
 _BINARY_TYPES = {
@@ -26,6 +37,9 @@ _BINARY_TYPES = {
     "geometrycollection",
 }  # fmt: skip
 _DATETIME_TYPES = {"datetime", "timestamp"}
+#: The type of a column named by an INSERT's column list when no CREATE TABLE says more: values are
+#: typed by how they are written (number, quoted string, hex …).
+UNKNOWN_TYPE = ""
 _CONSTRAINT_WORDS = {
     "PRIMARY", "UNIQUE", "KEY", "INDEX", "CONSTRAINT", "FOREIGN", "FULLTEXT", "SPATIAL", "CHECK", "PERIOD",
     "VECTOR",
@@ -123,11 +137,18 @@ _DATETIME = re.compile(rb"(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{1,2}):(\d{2}):(\d{2}
 _TZ = re.compile(r"^([+-])(\d{1,2}):(\d{2})$")
 
 
-def parse_time_zone(value: str) -> Optional[dt.timezone]:
-    """``'+00:00'`` → a fixed-offset zone; named zones (``SYSTEM``, ``Europe/Paris``) → None (unknown)."""
+def parse_time_zone(value: str) -> Optional[dt.tzinfo]:
+    """``'+00:00'`` → a fixed-offset zone, ``'Europe/Paris'`` → that zone; ``SYSTEM`` → None (unknown)."""
     m = _TZ.match(value.strip())
     if not m:
-        return None
+        if value.strip().upper() in ("SYSTEM", ""):
+            return None
+        try:
+            from zoneinfo import ZoneInfo
+
+            return ZoneInfo(value.strip())
+        except (ImportError, ValueError, KeyError, OSError):  # unknown name, no tz database
+            return None
     sign = -1 if m.group(1) == "-" else 1
     return dt.timezone(sign * dt.timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
 
@@ -159,13 +180,34 @@ def _integer(token: Token) -> Any:
 
 
 def _bit(token: Token) -> Any:
+    """BIT values are dumped as raw bytes in quotes (``'\\0\x05'``), as hex, or as ``b'101'``."""
     if token is None:
         return None
     if isinstance(token, BitLiteral):
         return int(token)
-    if isinstance(token, BinaryLiteral) or not token.strip(b"0123456789"):
-        return int.from_bytes(token, "big") if isinstance(token, BinaryLiteral) else int(token)
+    if isinstance(token, NumberLiteral):
+        return int(token)
     return int.from_bytes(token, "big")
+
+
+_INTEGER_LITERAL = re.compile(rb"[-+]?[0-9]+")
+
+
+def _literal(token: Token) -> Any:
+    """A value typed by how it is written, for columns of unknown type."""
+    if token is None:
+        return None
+    if isinstance(token, BitLiteral):
+        return int(token)
+    if isinstance(token, NumberLiteral):
+        if _INTEGER_LITERAL.fullmatch(token):
+            return int(token)
+        if b"e" in token or b"E" in token:
+            return float(token)
+        return Decimal(token.decode("ascii"))
+    if isinstance(token, BinaryLiteral):
+        return bytes(token)
+    return token.decode("utf-8", "surrogateescape")
 
 
 def _decimal(token: Token) -> Any:
@@ -190,6 +232,9 @@ def _date(token: Token) -> Any:
 
 
 def _make_datetime(zone: Optional[dt.tzinfo]) -> Converter:
+    # a fixed zero offset needs no conversion; a named zone may have one at some dates only
+    convert_zone = zone is not None and (not isinstance(zone, dt.timezone) or bool(zone.utcoffset(None)))
+
     def convert(token: Token) -> Any:
         if token is None:
             return None
@@ -202,7 +247,7 @@ def _make_datetime(zone: Optional[dt.tzinfo]) -> Converter:
             int(m.group(4) or 0), int(m.group(5) or 0), int(m.group(6) or 0),
             int(frac.ljust(6, b"0")) if frac else 0,
         )  # fmt: skip
-        if zone is not None and zone.utcoffset(None):
+        if convert_zone:
             value = (value.replace(tzinfo=zone).astimezone(dt.timezone.utc)).replace(tzinfo=None)
         return value
 
@@ -219,6 +264,8 @@ def converter_for(sql_type: str, time_zone: Optional[dt.tzinfo] = None) -> Conve
     are stored as written; OpenStack writes them in UTC).
     """
     t = sql_type.lower()
+    if t == UNKNOWN_TYPE:
+        return _literal
     if t in _INT_TYPES:
         return _integer
     if t == "bit":

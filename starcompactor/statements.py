@@ -30,7 +30,7 @@ from .errors import (
     TruncatedDumpError,
     UnknownColumnsError,
 )
-from .schema import Column, TableSchema, parse_create_table, parse_time_zone, row_builder
+from .schema import UNKNOWN_TYPE, Column, TableSchema, parse_create_table, parse_time_zone, row_builder
 from .source import DecompressedStream, PathOrFile
 from .tokenize import TokenizeError, iter_rows
 
@@ -43,11 +43,19 @@ CHUNK_SIZE = 4 << 20
 #: Largest single statement (or line) we hold in memory. mysqldump's extended INSERTs are bounded by
 #: net_buffer_length (1 MB by default, 16 MB at most); one-row INSERTs of large blobs can be bigger.
 MAX_STATEMENT_BYTES = 256 << 20
+#: How far an INSERT's head (``INSERT INTO `t` (`a`, …) VALUES``) may reach; column lists are short.
+_HEAD_WINDOW = 64 << 10
+#: How much of the first line is looked at to tell a dump from something else.
+_START_WINDOW = 4096
 
 _IDENT = rb"`((?:[^`]|``)+)`"
 _INSERT_HEAD = re.compile(
     rb"(?:INSERT(?:[ ]+(?:IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*|REPLACE(?:[ ]+(?:LOW_PRIORITY|DELAYED))*)"
-    rb"[ ]+INTO[ ]+(?:" + _IDENT + rb"\.)?" + _IDENT + rb"[ ]*(?:\((?P<cols>[^)]*)\))?[ \t\r\n]*VALUES[ \t\r\n]*",
+    rb"[ ]+INTO[ ]+(?:"
+    + _IDENT
+    + rb"\.)?"
+    + _IDENT
+    + rb"[ ]*(?:\((?P<cols>(?:`(?:[^`]|``)*`|[^)`])*)\))?[ \t\r\n]*VALUES[ \t\r\n]*",
     re.IGNORECASE,
 )
 _COLUMN_NAME = re.compile(rb"`((?:[^`]|``)*)`")
@@ -57,7 +65,9 @@ _LOCK = re.compile(rb"LOCK TABLES[ ]+" + _IDENT)
 _ALTER_KEYS = re.compile(rb"/\*!40000 ALTER TABLE " + _IDENT + rb" ENABLE KEYS")
 _CURRENT_DB = re.compile(rb"-- Current Database: " + _IDENT)
 _HOST_DB = re.compile(rb"-- Host: .*?Database: (\S+)")
-_TABLE_COMMENT = re.compile(rb"-- (?:Table structure|Dumping data|Temporary table structure) for (?:table|view) " + _IDENT)
+_TABLE_COMMENT = re.compile(
+    rb"-- (?:Table structure|Dumping data|Temporary table structure) for (?:table|view) " + _IDENT
+)
 _HEADER = re.compile(rb"-- (MySQL|MariaDB) dump ([\d.]+)\s+Distrib ([^\s,]+)")
 _SERVER_VERSION = re.compile(rb"-- Server version\s+(\S+)")
 _COMPLETED = re.compile(rb"-- Dump completed(?: on (\d{4}-\d{2}-\d{2})\s+(\d{1,2}):(\d{2}):(\d{2}))?")
@@ -122,9 +132,19 @@ class DumpReader:
         chunk_size: int = CHUNK_SIZE,
         max_statement_bytes: int = MAX_STATEMENT_BYTES,
         on_progress: Optional[Callable[[int], None]] = None,
+        time_zone: Optional[dt.tzinfo] = dt.timezone.utc,
+        transport_params: Optional[Dict[str, Any]] = None,
     ) -> None:
         self.source = source
         self.wanted: Set[TableKey] = set(tables)
+        self._by_table: Dict[str, Set[TableKey]] = {}
+        for key in self.wanted:
+            self._by_table.setdefault(key[1], set()).add(key)
+        #: zone of TIMESTAMP values in a dump that does not say (``--skip-tz-utc``, or ``SET TIME_ZONE``
+        #: naming a zone we cannot resolve); None leaves them as written
+        self.default_time_zone = time_zone
+        self.transport_params = transport_params
+        self._builders: Dict[Any, Callable[[List[Any]], Row]] = {}
         self.stop_early = stop_early
         self.chunk_size = chunk_size
         self.max_statement_bytes = max_statement_bytes
@@ -137,7 +157,7 @@ class DumpReader:
     # -- public -----------------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Tuple[Optional[str], str, Row]]:
-        with DecompressedStream(self.source, self._name) as stream:
+        with DecompressedStream(self.source, self._name, transport_params=self.transport_params) as stream:
             self.info.path = stream.name
             self.info.compression = stream.compression
             self._stream = stream
@@ -152,8 +172,20 @@ class DumpReader:
 
     # -- buffer -----------------------------------------------------------------------------------
 
-    def _fill(self) -> bool:
-        """Append one chunk to the buffer, dropping what was consumed. False at end of stream."""
+    def _fill(self, bounded: bool = True) -> bool:
+        """Append one chunk to the buffer, dropping what was consumed. False at end of stream.
+
+        Called when the thing starting at ``self._pos`` needs more bytes, so (when ``bounded``) holding
+        more than ``max_statement_bytes`` unconsumed means a statement (or line) over the bound.
+        """
+        if self._eof:
+            return False
+        if bounded and len(self._buf) - self._pos > self.max_statement_bytes:
+            raise LineTooLongError(
+                self.info.path,
+                f"more than {self.max_statement_bytes} bytes without an end",
+                self._base + self._pos,
+            )
         chunk = self._stream.read(self.chunk_size)
         if self.on_progress is not None:
             position = self._stream.compressed_position()
@@ -169,10 +201,6 @@ class DumpReader:
             self._pos = 0
         else:
             self._buf += chunk
-        if len(self._buf) > self.max_statement_bytes + self.chunk_size:
-            raise LineTooLongError(
-                self.info.path, f"more than {self.max_statement_bytes} bytes without an end", self._base
-            )
         return True
 
     def _find(self, needle: bytes, start: int) -> int:
@@ -203,6 +231,23 @@ class DumpReader:
             if not self._fill():
                 return -1
 
+    def _line_end(self) -> int:
+        """Index of the newline ending the line at ``self._pos`` (the buffer's end at EOF)."""
+        i = self._find(b"\n", self._pos)
+        if i < 0:
+            return len(self._buf)
+        if i - self._pos > self.max_statement_bytes:
+            raise LineTooLongError(
+                self.info.path, f"a line of {i - self._pos} bytes (bound {self.max_statement_bytes})",
+                self._base + self._pos,
+            )  # fmt: skip
+        return i
+
+    def _ensure(self, n: int) -> None:
+        """Have at least ``n`` bytes after ``self._pos`` in the buffer, unless the stream ends first."""
+        while len(self._buf) - self._pos < n and self._fill(bounded=False):
+            pass
+
     # -- main loop --------------------------------------------------------------------------------
 
     def _run(self) -> Iterator[Tuple[Optional[str], str, Row]]:
@@ -212,30 +257,27 @@ class DumpReader:
         self._eof = False
         self._db: Optional[str] = None
         self._table: Optional[TableKey] = None  # the table whose structure/data we are in
-        self._zone: Optional[dt.tzinfo] = dt.timezone.utc
-        self._checked_start = False
+        self._zone: Optional[dt.tzinfo] = self.default_time_zone
         self._nl = b"\n"
         info = self.info
+        self._check_start()
         while True:
             if self._pos >= len(self._buf) and not self._fill():
                 break
-            line_end = self._buf.find(b"\n", self._pos)
-            while line_end < 0:
-                if not self._fill():
-                    line_end = len(self._buf)
-                    break
-                line_end = self._buf.find(b"\n", self._pos)
-            if not self._checked_start:
-                self._check_start(line_end)
             start = self._pos
             first = self._buf[start : start + 1]
             if first == b"I" or first == b"R" or first == b"i" or first == b"r":
-                m = _INSERT_HEAD.match(self._buf, start, min(line_end + 1, len(self._buf)))
+                if len(self._buf) - start < _HEAD_WINDOW:
+                    self._ensure(_HEAD_WINDOW)
+                    start = self._pos
+                m = _INSERT_HEAD.match(self._buf, start, start + _HEAD_WINDOW)
                 if m is not None:
                     yield from self._insert(m)
                     if self._finished():
                         break
                     continue
+            line_end = self._line_end()
+            start = self._pos
             line = self._buf[start:line_end].rstrip(b"\r")
             self._pos = line_end + 1
             if not line:
@@ -253,7 +295,7 @@ class DumpReader:
                 if m:
                     key = self._key(_ident(m.group(1)))
                     self._enter_table(key)
-                    if not self._is_wanted(key):
+                    if self._wanted_as(key) is None:
                         self._skip_locked_data()
             elif first == b"U" and line.startswith(b"UNLOCK TABLES"):
                 self._leave_table()
@@ -264,13 +306,16 @@ class DumpReader:
                     m = _TIME_ZONE.search(line)
                     if m and not m.group(1).startswith(b"@"):
                         info.time_zone = m.group(1).decode("ascii", "replace")
-                        self._zone = parse_time_zone(info.time_zone)
+                        zone = parse_time_zone(info.time_zone)
+                        self._zone = zone if zone is not None else self.default_time_zone
             elif first == b"D" and line.startswith(b"DELIMITER") and line.split()[1:2] != [b";"]:
                 self._leave_table()
                 delimiter = line.split()[1] if len(line.split()) > 1 else b";;"
                 self._skip_delimited_block(delimiter)
             if self._finished():
                 break
+        if info.stopped_early:
+            return
         info.bytes_read = self._base + self._pos
         if self._eof:
             self._leave_table()
@@ -278,11 +323,9 @@ class DumpReader:
                 raise TruncatedDumpError(
                     info.path, "the dump ends without its '-- Dump completed' trailer", info.bytes_read
                 )
-            if not self._checked_start:
-                raise NotADumpError(info.path, "the file is empty")
 
     def _finished(self) -> bool:
-        if not self.stop_early or not self.wanted or self._eof:
+        if not self.stop_early or not self.wanted:
             return False
         if any(db is None for db, _ in self.wanted):
             return False
@@ -292,14 +335,19 @@ class DumpReader:
             return True
         return False
 
-    def _check_start(self, line_end: int) -> None:
-        """Refuse what is plainly not a dump before reading gigabytes of it."""
-        self._checked_start = True
-        first_line = self._buf[self._pos : line_end]
+    def _check_start(self) -> None:
+        """Refuse what is plainly not a dump before reading gigabytes of it (looks at the first line)."""
+        self._ensure(_START_WINDOW)
+        if not self._buf:
+            raise NotADumpError(self.info.path, "the file is empty")
+        if self._buf.startswith(b"\xef\xbb\xbf"):  # a byte-order mark some editors add
+            self._pos = 3
+        end = self._buf.find(b"\n", self._pos, self._pos + _START_WINDOW)
+        first_line = self._buf[self._pos : end if end >= 0 else self._pos + _START_WINDOW]
         if first_line.endswith(b"\r"):
             self.info.crlf = True
             self._nl = b"\r\n"
-        stripped = first_line.lstrip(b"\xef\xbb\xbf \t\r")
+        stripped = first_line.lstrip(b" \t\r")
         if b"\x00" in first_line or not stripped.startswith(_FIRST_LINE_OK):
             preview = first_line[:40].decode("utf-8", "replace")
             raise NotADumpError(self.info.path, f"first line is not SQL: {preview!r}")
@@ -309,14 +357,18 @@ class DumpReader:
     def _key(self, table: str) -> TableKey:
         return (self._db, table)
 
-    def _is_wanted(self, key: TableKey) -> bool:
-        return key in self.wanted or (None, key[1]) in self.wanted
-
     def _wanted_as(self, key: TableKey) -> Optional[TableKey]:
+        """The requested key that ``key`` answers, or None.
+
+        A table of a database the dump never names (a single-database dump without ``USE``, e.g.
+        ``--compact``) answers a request for that table in any database.
+        """
         if key in self.wanted:
             return key
         if (None, key[1]) in self.wanted:
             return (None, key[1])
+        if key[0] is None and key[1] in self._by_table:
+            return next(iter(self._by_table[key[1]]))
         return None
 
     def _set_database(self, name: str) -> None:
@@ -335,11 +387,13 @@ class DumpReader:
 
     def _leave_table(self) -> None:
         if self._table is not None:
-            wanted = self._wanted_as(self._table)
-            if wanted is not None:
-                self._done.add(wanted)
-                if self._table[0] is None:
-                    self._done.add(self._table)
+            db, table = self._table
+            if self._wanted_as(self._table) is not None:
+                if db is None:
+                    self._done.update(self._by_table.get(table, ()))
+                else:
+                    self._done.add((db, table))
+                    self._done.add((None, table))
             self._table = None
 
     def _comment(self, line: bytes) -> None:
@@ -361,7 +415,9 @@ class DumpReader:
             m = _TABLE_COMMENT.match(line)
             if m:
                 self._enter_table(self._key(_ident(m.group(1))))
-        elif not info.has_header and (line.startswith(b"-- MySQL dump") or line.startswith(b"-- MariaDB dump")):
+        elif not info.has_header and (
+            line.startswith(b"-- MySQL dump") or line.startswith(b"-- MariaDB dump")
+        ):
             m = _HEADER.match(line)
             info.has_header = True
             if m:
@@ -388,86 +444,136 @@ class DumpReader:
         key = self._key(_ident(m.group(1)))
         self._enter_table(key)
         self._pos = start
-        end = self._statement_end()
+        if self._wanted_as(key) is None:
+            self._skip_statement()
+            return
+        end, _ = self._statement_end()
         start = self._pos
-        if self._is_wanted(key):
-            sql = self._buf[start:end].decode("utf-8", "surrogateescape")
-            try:
-                schema = parse_create_table(sql, key[0])
-            except ValueError as exc:
-                raise DumpSyntaxError(self.info.path, f"CREATE TABLE `{key[1]}`: {exc}", self._base + start) from exc
-            self.schemas[key] = schema
+        sql = self._buf[start:end].decode("utf-8", "surrogateescape")
+        try:
+            schema = parse_create_table(sql, key[0])
+        except ValueError as exc:
+            raise DumpSyntaxError(
+                self.info.path, f"CREATE TABLE `{key[1]}`: {exc}", self._base + start
+            ) from exc
+        self.schemas[key] = schema
         self._pos = end
 
-    def _statement_end(self) -> int:
-        """Offset just past the ``;`` + newline ending the statement that starts at ``self._pos``."""
+    def _statement_end(self) -> Tuple[int, bool]:
+        """Offset just past the ``;`` + newline ending the statement that starts at ``self._pos``.
+
+        The flag is True when the stream ended without that newline (the statement may be cut short).
+        """
         terminator = b";" + self._nl
         i = self._find(terminator, self._pos)
         if i < 0:
             if self._buf.rstrip().endswith(b";"):
-                return len(self._buf)
-            raise TruncatedDumpError(self.info.path, "the dump ends inside a statement", self._base + self._pos)
-        return i + len(terminator)
+                return len(self._buf), True
+            raise TruncatedDumpError(
+                self.info.path, "the dump ends inside a statement", self._base + self._pos
+            )
+        if i - self._pos > self.max_statement_bytes:
+            raise LineTooLongError(
+                self.info.path, f"a statement of {i - self._pos} bytes (bound {self.max_statement_bytes})",
+                self._base + self._pos,
+            )  # fmt: skip
+        return i + len(terminator), False
 
-    def _skip_locked_data(self) -> None:
-        """Jump over an unwanted table's data to its ``UNLOCK TABLES``."""
-        needle = self._nl + b"UNLOCK TABLES;"
-        if self._buf.startswith(b"UNLOCK TABLES;", self._pos):
-            return
-        if self._skip_to(needle) < 0:
+    def _skip_statement(self) -> None:
+        """Jump past the statement at ``self._pos`` without holding it (unwanted table data)."""
+        terminator = b";" + self._nl
+        if self._skip_to(terminator) < 0:
+            if self._buf.rstrip().endswith(b";"):
+                self._pos = len(self._buf)
+                return
             raise TruncatedDumpError(
                 self.info.path, f"the dump ends inside the data of table `{self._table[1] if self._table else '?'}`",
                 self._base + self._pos,
-            )
-        self._pos += len(self._nl)
+            )  # fmt: skip
+        self._pos += len(terminator)
+
+    def _skip_locked_data(self) -> None:
+        """Jump over an unwanted table's data to its ``UNLOCK TABLES``."""
+        if self._buf.startswith(b"UNLOCK TABLES;", self._pos):
+            return
+        if self._skip_to(b"\nUNLOCK TABLES;") < 0:
+            raise TruncatedDumpError(
+                self.info.path, f"the dump ends inside the data of table `{self._table[1] if self._table else '?'}`",
+                self._base + self._pos,
+            )  # fmt: skip
+        self._pos += 1
 
     def _skip_delimited_block(self, delimiter: bytes) -> None:
-        """Skip a ``DELIMITER ;;`` block (routines, triggers), whose bodies may hold anything."""
-        if self._skip_to(self._nl + b"DELIMITER ;") < 0:
-            raise TruncatedDumpError(self.info.path, f"the dump ends inside a DELIMITER {delimiter.decode()} block")
-        self._pos += len(self._nl)
+        """Skip a ``DELIMITER ;;`` block (routines, triggers), whose bodies may hold anything.
+
+        The block ends with its last statement's delimiter at a line end, then ``DELIMITER ;``: a body
+        may hold a ``DELIMITER ;`` line of its own (in a string), but not right after the delimiter.
+        """
+        needle = delimiter + self._nl + b"DELIMITER ;" + self._nl
+        if self._skip_to(needle) < 0:
+            raise TruncatedDumpError(
+                self.info.path,
+                f"the dump ends inside a DELIMITER {delimiter.decode()} block",
+                self._base + self._pos,
+            )
+        self._pos += len(delimiter) + len(self._nl)
 
     # -- data -------------------------------------------------------------------------------------
 
     def _insert(self, head: re.Match) -> Iterator[Tuple[Optional[str], str, Row]]:
-        start = self._pos
         db = _ident(head.group(1)) if head.group(1) else self._db
         table = _ident(head.group(2))
         key = (db, table)
         if key != self._table:
             self._enter_table(key)
-        wanted = self._wanted_as(key)
-        if wanted is None:
-            self._pos = self._statement_end()
+        if self._wanted_as(key) is None:
+            self._skip_statement()
             return
-        values_offset = head.end() - start
-        end = self._statement_end()
+        values_offset = head.end() - self._pos
+        end, unterminated = self._statement_end()
         start = self._pos
         statement = self._buf[start:end]
         self._pos = end
-        schema = self.schemas.get(key) or self.schemas.get((None, table))
-        if head.group("cols") is not None:
-            names = [_ident(n) for n in _COLUMN_NAME.findall(head.group("cols"))]
-            types = {c.name: c.type for c in schema.columns} if schema else {}
-            columns = [Column(n, types.get(n, "text")) for n in names]
-        elif schema is not None:
-            columns = list(schema.columns)
-        else:
+        cols = head.group("cols")
+        build = self._builder(key, cols)
+        if build is None:
             raise UnknownColumnsError(self.info.path, db, table, self._base + start)
-        build = row_builder(columns, self._zone)
         try:
             for tokens in iter_rows(statement, values_offset):
                 try:
                     row = build(tokens)
                 except ValueError as exc:
-                    raise DumpSyntaxError(
-                        self.info.path, f"`{table}`: {exc}", self._base + start
-                    ) from exc
+                    raise DumpSyntaxError(self.info.path, f"`{table}`: {exc}", self._base + start) from exc
                 yield db, table, row
         except TokenizeError as exc:
+            if unterminated:
+                raise TruncatedDumpError(
+                    self.info.path, f"the dump ends inside an INSERT into `{table}`", self._base + start
+                ) from exc
             raise DumpSyntaxError(
                 self.info.path, f"INSERT INTO `{table}`: {exc}", self._base + start + exc.position
             ) from exc
+
+    def _builder(self, key: TableKey, cols: Optional[bytes]) -> Optional[Callable[[List[Any]], Row]]:
+        """The (cached) row builder for an INSERT into ``key`` with column list ``cols``; None: unknown."""
+        cache_key = (key, cols, self._zone)
+        build = self._builders.get(cache_key)
+        if build is not None:
+            return build
+        schema = (
+            self.schemas.get(key) or self.schemas.get((self._db, key[1])) or self.schemas.get((None, key[1]))
+        )
+        if cols is not None:
+            names = [_ident(n) for n in _COLUMN_NAME.findall(cols)]
+            types = {c.name: c.type for c in schema.columns} if schema else {}
+            columns = [Column(n, types.get(n, UNKNOWN_TYPE)) for n in names]
+        elif schema is not None:
+            columns = list(schema.columns)
+        else:
+            return None
+        build = row_builder(columns, self._zone)
+        self._builders[cache_key] = build
+        return build
 
 
 def read_rows(
