@@ -1,0 +1,125 @@
+"""Fan the dumps out over workers; results come back in input order.
+
+Executors are a small registry keyed by URL scheme: ``process`` (the default: a process pool with one
+worker per core; one worker runs in this process), ``thread``, and ``dask://HOST:PORT``, which runs the
+same map on a Dask cluster through distributed's ``concurrent.futures`` executor (extra ``dask``,
+imported only when asked for).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import os
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
+
+from .errors import ConfigError, MissingDependencyError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Inline(cf.Executor):
+    """Runs each call at submit time: no processes for a single worker (and clear tracebacks)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> cf.Future:
+        future: cf.Future = cf.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # handed to the caller through the future
+            future.set_exception(exc)
+        return future
+
+
+def default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextmanager
+def _process(address: str, workers: Optional[int]) -> Iterator[cf.Executor]:
+    n = workers or default_workers()
+    if n <= 1:
+        yield _Inline()
+        return
+    with cf.ProcessPoolExecutor(max_workers=n) as pool:
+        yield pool
+
+
+@contextmanager
+def _thread(address: str, workers: Optional[int]) -> Iterator[cf.Executor]:
+    with cf.ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        yield pool
+
+
+@contextmanager
+def _dask(address: str, workers: Optional[int]) -> Iterator[cf.Executor]:
+    try:
+        from distributed import Client
+    except ImportError as exc:
+        raise MissingDependencyError("distributed", "dask", "--executor dask://") from exc
+    target = "tcp://" + address.split("://", 1)[1]
+    try:
+        client = Client(target, timeout="10s")
+    except OSError as exc:
+        raise ConfigError(f"{address}: cannot reach the Dask scheduler: {exc}") from exc
+    try:
+        with client.get_executor(pure=False) as executor:
+            yield executor
+    finally:
+        client.close()
+
+
+#: URL scheme -> context manager yielding a concurrent.futures Executor.
+EXECUTORS: Dict[str, Callable[[str, Optional[int]], Any]] = {
+    "process": _process,
+    "thread": _thread,
+    "dask": _dask,
+    "tcp": _dask,
+}
+
+
+def open_executor(url: Optional[str] = None, workers: Optional[int] = None) -> Any:
+    """A context manager yielding the executor ``url`` names (default: the process pool)."""
+    url = url or "process"
+    scheme = url.split("://", 1)[0] if "://" in url else url
+    try:
+        factory = EXECUTORS[scheme]
+    except KeyError:
+        raise ConfigError(
+            f"unknown executor {url!r} (use process, thread or dask://HOST:PORT)"
+        ) from None
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {workers}")
+    return factory(url, workers)
+
+
+def map_ordered(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    executor: cf.Executor,
+    on_done: Optional[Callable[[int, R], None]] = None,
+) -> List[R]:
+    """``[fn(x) for x in items]`` on ``executor``; ``on_done(index, result)`` as each one finishes.
+
+    ``fn`` should return errors as values: an exception raised by it is re-raised here after the
+    other calls are cancelled.
+    """
+    futures = {executor.submit(fn, item): i for i, item in enumerate(items)}
+    results: List[Any] = [None] * len(items)
+    try:
+        for future in cf.as_completed(futures):
+            index = futures[future]
+            results[index] = future.result()
+            if on_done is not None:
+                on_done(index, results[index])
+    except BaseException:
+        for future in futures:
+            future.cancel()
+        raise
+    return results
