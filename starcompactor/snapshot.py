@@ -350,7 +350,7 @@ class _SnapshotReader(DumpReader):
     def _finished(self) -> bool:  # pragma: no branch - small override
         if super()._finished():
             return True
-        if not self.stop_early or getattr(self, "_eof", False):
+        if not self.stop_early:
             return False
         seen = self.info.databases
         current = getattr(self, "_db", None)
