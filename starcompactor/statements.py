@@ -177,16 +177,29 @@ class DumpReader:
 
         Called when the thing starting at ``self._pos`` needs more bytes, so (when ``bounded``) holding
         more than ``max_statement_bytes`` unconsumed means a statement (or line) over the bound.
+        ``bounded=False`` is a read-ahead: a damaged stream only stops it; the error is raised when the
+        bytes are really needed.
         """
         if self._eof:
             return False
+        if self._read_error is not None:
+            if not bounded:
+                return False
+            raise self._read_error
         if bounded and len(self._buf) - self._pos > self.max_statement_bytes:
             raise LineTooLongError(
                 self.info.path,
                 f"more than {self.max_statement_bytes} bytes without an end",
                 self._base + self._pos,
             )
-        chunk = self._stream.read(self.chunk_size)
+        try:
+            chunk = self._stream.read(self.chunk_size)
+        except DumpError as exc:
+            if bounded:
+                raise
+            # reading ahead (``_ensure``) met a damaged stream: what is buffered may be all we need
+            self._read_error = exc
+            return False
         if self.on_progress is not None:
             position = self._stream.compressed_position()
             if position is not None:
@@ -255,6 +268,7 @@ class DumpReader:
         self._pos = 0
         self._base = 0
         self._eof = False
+        self._read_error: Optional[DumpError] = None
         self._db: Optional[str] = None
         self._table: Optional[TableKey] = None  # the table whose structure/data we are in
         self._zone: Optional[dt.tzinfo] = self.default_time_zone
@@ -338,6 +352,8 @@ class DumpReader:
     def _check_start(self) -> None:
         """Refuse what is plainly not a dump before reading gigabytes of it (looks at the first line)."""
         self._ensure(_START_WINDOW)
+        if not self._buf and self._read_error is not None:
+            raise self._read_error
         if not self._buf:
             raise NotADumpError(self.info.path, "the file is empty")
         if self._buf.startswith(b"\xef\xbb\xbf"):  # a byte-order mark some editors add
@@ -577,10 +593,15 @@ class DumpReader:
 
 
 def read_rows(
-    source: PathOrFile, tables: Iterable[TableKey], *, stop_early: bool = True, name: Optional[str] = None
+    source: PathOrFile,
+    tables: Iterable[TableKey],
+    *,
+    stop_early: bool = True,
+    name: Optional[str] = None,
+    **options: Any,
 ) -> Iterator[Tuple[Optional[str], str, Row]]:
-    """Shorthand for ``iter(DumpReader(source, tables, …))``."""
-    return iter(DumpReader(source, tables, stop_early=stop_early, name=name))
+    """Shorthand for ``iter(DumpReader(source, tables, …))`` (``options`` as :class:`DumpReader` takes)."""
+    return iter(DumpReader(source, tables, stop_early=stop_early, name=name, **options))
 
 
 def read_info(source: PathOrFile, *, name: Optional[str] = None) -> DumpInfo:
