@@ -161,15 +161,31 @@ def copy_history(name: str, dest: Path, rename=None) -> Path:
 # -- exact event lists ------------------------------------------------------------------------------
 
 
-def test_vm_history_gives_the_expected_events(tmp_path, vm_config):
-    out, result = run(MACHINES / "vm", tmp_path, vm_config)
+@pytest.fixture(scope="module")
+def vm_run(tmp_path_factory):
+    """One run over the vm history, shared by the tests that only look at its output."""
+    tmp = tmp_path_factory.mktemp("vm_run")
+    (tmp / "vm.config").write_text(VM_CONFIG)
+    old = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp / "xdg")
+    try:
+        return run(MACHINES / "vm", tmp, load_config(str(tmp / "vm.config")), workers=2)
+    finally:
+        if old is None:
+            del os.environ["XDG_CONFIG_HOME"]
+        else:
+            os.environ["XDG_CONFIG_HOME"] = old
+
+
+def test_vm_history_gives_the_expected_events(vm_run):
+    out, result = vm_run
     assert read_jsonl(out) == expected_sorted(VM_EXPECTED, "rack")
     assert [s.time for s in result.snapshots] == [D(2024, 1, k, 3) for k in range(1, 10)]
     assert {s.detail["compression"] for s in result.snapshots} == {"gzip", "bzip2", "xz", "zstd", "plain"}
 
 
-def test_vm_history_manifest(tmp_path, vm_config):
-    out, result = run(MACHINES / "vm", tmp_path, vm_config)
+def test_vm_history_manifest(vm_run):
+    out, result = vm_run
     manifest = orjson.loads(Path(str(out) + ".manifest.json").read_bytes())
     assert manifest["counts"] == {"CREATE": 7, "DELETE": 2, "DISABLE": 1, "ENABLE": 8, "UPDATE": 1}
     assert manifest["time_range"] == {"first": "2023-12-15T08:00:00", "last": "2024-01-07T02:59:30"}
@@ -201,8 +217,8 @@ def test_baremetal_reading_stops_after_the_needed_databases():
 # -- SPEC §2 fixes ----------------------------------------------------------------------------------
 
 
-def test_output_is_sorted_by_time_then_host(tmp_path, vm_config):
-    out, _ = run(MACHINES / "vm", tmp_path, vm_config)
+def test_output_is_sorted_by_time_then_host(vm_run):
+    out, _ = vm_run
     rows = read_jsonl(out)
     order = {"CREATE": 0, "DELETE": 1, "DISABLE": 2, "ENABLE": 3, "UPDATE": 4}
     keys = [(t, h, order[e]) for t, h, e, _ in rows]
@@ -306,8 +322,8 @@ def test_missing_table_is_a_bad_file(tmp_path, vm_config):
     assert len(result.skipped) == 1
 
 
-def test_natural_rack_order(tmp_path, vm_config):
-    out, _ = run(MACHINES / "vm", tmp_path, vm_config)
+def test_natural_rack_order(vm_run):
+    out, _ = vm_run
     ranks = {h: p["rack"] for t, h, e, p in read_jsonl(out) if e == "CREATE"}
     assert (ranks[A], ranks[C], ranks[B]) == (0, 1, 2)  # r2 < r9 < r10 (the original: r10 < r2 < r9)
 
@@ -333,23 +349,18 @@ def test_plain_sql_input_works(tmp_path, vm_config):
 # -- executors --------------------------------------------------------------------------------------
 
 
-def test_process_pool_gives_the_same_output(tmp_path, vm_config):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    out1, _ = run(MACHINES / "vm", tmp_path / "a", vm_config, workers=1)
-    out2, _ = run(MACHINES / "vm", tmp_path / "b", vm_config, workers=2)
-    assert out1.read_bytes() == out2.read_bytes()
+def test_process_pool_gives_the_same_output(tmp_path, vm_config, vm_run):
+    out, _ = run(MACHINES / "vm", tmp_path, vm_config, workers=1)
+    assert out.read_bytes() == vm_run[0].read_bytes()  # vm_run used a pool of 2
 
 
-def test_dask_local_cluster_gives_the_same_output(tmp_path, vm_config):
+def test_dask_local_cluster_gives_the_same_output(tmp_path, vm_config, vm_run):
     distributed = pytest.importorskip("distributed")
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    out1, _ = run(MACHINES / "vm", tmp_path / "a", vm_config, workers=2)
+    out1 = vm_run[0]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None, protocol="tcp", scheduler_port=0,
                                   host="127.0.0.1") as cluster:  # fmt: skip
         address = cluster.scheduler_address.replace("tcp://", "dask://")
-        out2, _ = run(MACHINES / "vm", tmp_path / "b", vm_config, executor=address)
+        out2, _ = run(MACHINES / "vm", tmp_path, vm_config, executor=address)
     assert out1.read_bytes() == out2.read_bytes()
 
 
