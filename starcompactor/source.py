@@ -81,23 +81,24 @@ class _DecompressObjReader:
             if not self._data and not self._raw_eof:
                 self._data = self._raw.read(self._input_size) or b""
                 self._raw_eof = not self._data
-            if not self._data:
-                if self._started:
-                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
-                return b""
             if not self._started:
                 self._data = self._data.lstrip(b"\x00")  # zero padding between or after members
                 if not self._data:
+                    if self._raw_eof:
+                        return b""
                     continue
                 self._started = True
             dec = self._dec
+            # with no input left, this drains output the decompressor still holds
             out = dec.decompress(self._data, size) if self._bounded else dec.decompress(self._data)
             if dec.eof:
                 self._data = dec.unused_data
                 self._dec = self._factory()
                 self._started = False
             else:
-                self._data = dec.unconsumed_tail
+                self._data = dec.unconsumed_tail if self._bounded else b""
+                if not out and not self._data and self._raw_eof:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
             if out:
                 return out
 
