@@ -37,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DATA = HERE / "data"
 SCHEMAS = REPO.parent / "shared" / "openstack-schemas"
-GEN_VERSION = 1  #: bump when the content changes, to invalidate the cache
+GEN_VERSION = 2  #: bump when the content changes, to invalidate the cache
 NET_BUFFER_LENGTH = 1 << 20  #: mysqldump's default: where it starts a new extended INSERT
 SEED_ID = 9_100_000  #: seed rows get ids from here; the scaler recognises and renumbers them
 
@@ -118,8 +118,9 @@ class Values:
         self.nodes = [f"{h}.kvm.tacc.chameleoncloud.org" for h in self.hosts]
         self.images = [self.uuid() for _ in range(40)]
         templates = json.loads((SCHEMAS / "nova_blob_templates.json").read_text())
-        self.numa = json.dumps(templates["numa_topology"])
-        self.pci_stats = json.dumps(templates["pci_stats"])
+        # nova's own serialisations, stored as they are (JSON text)
+        self.numa = _as_text(templates["numa_topology"])
+        self.pci_stats = _as_text(templates["pci_stats"])
 
     def uuid(self) -> str:
         return str(uuid.UUID(int=self.r.getrandbits(128), version=4))
@@ -222,6 +223,10 @@ class Values:
                                                    {"objects": [{"nova_object.name": "SecurityGroup",
                                                                  "nova_object.data": {"name": "default"}}]}},
                                "is_bfv": False}})  # fmt: skip
+
+
+def _as_text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _column_value(v: Values, table: str, col: str, ctype: str, i: int) -> object:

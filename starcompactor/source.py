@@ -12,7 +12,9 @@ import io
 import logging
 import lzma
 import os
+import queue
 import sys
+import threading
 import zlib
 from typing import IO, Any, Callable, Dict, Optional, Union
 
@@ -208,9 +210,16 @@ class DecompressedStream:
     """Binary ``read(n)`` over the decompressed content, turning codec failures into our errors."""
 
     def __init__(
-        self, source: PathOrFile, name: Optional[str] = None, transport_params: Optional[Dict[str, Any]] = None
+        self,
+        source: PathOrFile,
+        name: Optional[str] = None,
+        transport_params: Optional[Dict[str, Any]] = None,
+        *,
+        prefetch: Optional[bool] = None,
     ) -> None:
         self.name = name or describe(source)
+        self._prefetch: Optional[_Prefetcher] = None
+        self._use_prefetch = PREFETCH if prefetch is None else prefetch
         raw = open_raw(source, transport_params)
         self._owns_raw = isinstance(source, (str, os.PathLike))
         head = raw.read(8)
@@ -240,6 +249,13 @@ class DecompressedStream:
         the error is raised by the next call, so that a reader which needs only the start of a damaged
         dump gets all of it.
         """
+        if self._use_prefetch and self.compression != "plain":
+            if self._prefetch is None:
+                self._prefetch = _Prefetcher(self._read_direct, size, self.name)
+            return self._prefetch.read(size)
+        return self._read_direct(size)
+
+    def _read_direct(self, size: int) -> bytes:
         if self._deferred is not None:
             raise self._deferred
         read1 = getattr(self._stream, "read1", None) or self._stream.read
@@ -279,11 +295,13 @@ class DecompressedStream:
         """How far into the compressed input we are (for progress), when the source can tell."""
         try:
             return self._raw.tell()
-        except (OSError, AttributeError, ValueError):
+        except Exception:  # any stream, possibly being read by the prefetch thread: progress only
             return None
 
     def close(self) -> None:
         try:
+            if self._prefetch is not None:
+                self._prefetch.stop()
             if self._stream is not self._raw:
                 self._stream.close()
         finally:
@@ -295,6 +313,72 @@ class DecompressedStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: Decompress in a background thread, ahead of the parser (see :class:`_Prefetcher`).
+PREFETCH = False
+
+
+class _Prefetcher:
+    """Run a decompressing ``read`` a few chunks ahead of the caller, in a daemon thread.
+
+    The codecs (zlib, isal, bz2, lzma, zstandard) release the GIL while they decompress, so on a second
+    core the parser's work overlaps decompression. Chunks, then the final ``b""`` or the exception,
+    arrive in order, so the caller sees exactly what a direct ``read`` would have given it.
+    """
+
+    def __init__(self, read: Callable[[int], bytes], chunk_size: int, name: str, depth: int = 2) -> None:
+        self._queue: queue.Queue = queue.Queue(depth)
+        self._stopping = False
+        self._rest = b""
+        self._end: Any = None  #: b"" or the exception that ended the stream
+        self._thread = threading.Thread(
+            target=self._work, args=(read, chunk_size), name=f"decompress {name}", daemon=True
+        )
+        self._thread.start()
+
+    def _work(self, read: Callable[[int], bytes], chunk_size: int) -> None:
+        while not self._stopping:
+            try:
+                item: Any = read(chunk_size)
+            except BaseException as exc:  # handed to the reading thread, which raises it
+                item = exc
+            while not self._stopping:
+                try:
+                    self._queue.put(item, timeout=0.05)
+                    break
+                except queue.Full:
+                    pass
+            if not isinstance(item, bytes) or not item:
+                return
+
+    def read(self, size: int) -> bytes:
+        if not self._rest:
+            if self._end is not None:
+                if isinstance(self._end, BaseException):
+                    raise self._end
+                return b""
+            item = self._queue.get()
+            if isinstance(item, BaseException) or not item:
+                self._end = item
+                return self.read(size)
+            self._rest = item
+        if len(self._rest) <= size:
+            data, self._rest = self._rest, b""
+        else:
+            data, self._rest = self._rest[:size], self._rest[size:]
+        return data
+
+    def stop(self) -> None:
+        """Stop the thread (it finishes the chunk it is decompressing) before the streams are closed."""
+        self._stopping = True
+        while self._thread.is_alive():
+            try:
+                while True:
+                    self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            self._thread.join(0.05)
 
 
 def _size_of(raw: IO[bytes]) -> Optional[int]:
