@@ -24,9 +24,7 @@ class MissingDependencyError(StarCompactorError):
         self.package = package
         self.extra = extra
         self.feature = feature
-        super().__init__(
-            f"{feature} needs the '{package}' package: pip install 'starcompactor[{extra}]'"
-        )
+        super().__init__(f"{feature} needs the '{package}' package: pip install 'starcompactor[{extra}]'")
 
 
 class DumpError(StarCompactorError):
