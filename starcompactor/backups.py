@@ -40,7 +40,9 @@ _STAMPS = (
         r"(?:\.\d+)?(?P<z>Z|[+-]\d{2}:?\d{2})?"
     ),
     # 20240105-030000, 20240105T030000Z, 20240105_030000
-    re.compile(r"(?<!\d)(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})[-_T](?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})(?P<z>Z)?(?!\d)"),
+    re.compile(
+        r"(?<!\d)(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})[-_T](?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})(?P<z>Z)?(?!\d)"
+    ),
 )
 
 
@@ -146,7 +148,9 @@ def _list_s3(uri: str) -> Iterator[Entry]:
         prefix += "/"
     client = boto3.client("s3")
     try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix, Delimiter="/"
+        ):
             for obj in page.get("Contents", ()):
                 key = obj["Key"]
                 name = key[len(prefix) :]
@@ -172,7 +176,12 @@ def _list_gcs(uri: str) -> Iterator[Entry]:
     for blob in storage.Client().list_blobs(bucket, prefix=prefix, delimiter="/"):
         name = blob.name[len(prefix) :]
         if name:
-            yield f"gs://{bucket}/{blob.name}", name, blob.size, _to_utc(blob.updated) if blob.updated else None
+            yield (
+                f"gs://{bucket}/{blob.name}",
+                name,
+                blob.size,
+                _to_utc(blob.updated) if blob.updated else None,
+            )
 
 
 #: URI scheme -> lister. Local paths (no scheme, or ``file://``) are listed with os.scandir.

@@ -65,7 +65,9 @@ def candidates_of(snapshot: Snapshot, index: int) -> Iterable[Candidate]:
             when = state.status_at or created
             if when < created:
                 when = created
-            yield Candidate(when, state.host, "ENABLE" if state.enabled else "DISABLE", state.properties, index)
+            yield Candidate(
+                when, state.host, "ENABLE" if state.enabled else "DISABLE", state.properties, index
+            )
 
 
 def candidate_events(snapshots: Sequence[Snapshot]) -> List[Candidate]:

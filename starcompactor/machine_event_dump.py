@@ -29,15 +29,21 @@ def build_parser() -> argparse.ArgumentParser:
                            help=argparse.SUPPRESS if long == "--password" else "ignored")  # fmt: skip
     machines_cli.add_machine_arguments(parser)
     cli.add_output_arguments(parser, "machine_events.csv")
-    parser.add_argument("--verbose", action="store_const", const=20, dest="loglevel", help="say what is being done")
+    parser.add_argument(
+        "--verbose", action="store_const", const=20, dest="loglevel", help="say what is being done"
+    )
     parser.add_argument("--debug", action="store_const", const=10, dest="loglevel", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar, warnings and errors only"
+    )
     parser.set_defaults(handler=handle)
     return parser
 
 
 def handle(args: argparse.Namespace) -> int:
-    given = [long for long, _ in MYSQL_FLAGS if getattr(args, "mysql_" + long[2:].replace("-", "_")) is not None]
+    given = [
+        long for long, _ in MYSQL_FLAGS if getattr(args, "mysql_" + long[2:].replace("-", "_")) is not None
+    ]
     if given:
         print(
             f"starcompactor: note: {', '.join(given)} ignored: dumps are read directly, no MySQL server is used",

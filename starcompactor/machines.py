@@ -63,7 +63,9 @@ def snapshot_or_failure(task: "tuple[BackupFile, SnapshotSettings]") -> Union[Sn
     except StarCompactorError as exc:
         return Failure(backup.uri, backup.name, str(exc), type(exc).__name__)
     except OSError as exc:
-        return Failure(backup.uri, backup.name, f"{backup.uri}: cannot read: {exc.strerror or exc}", "OSError")
+        return Failure(
+            backup.uri, backup.name, f"{backup.uri}: cannot read: {exc.strerror or exc}", "OSError"
+        )
 
 
 @dataclass
@@ -134,7 +136,12 @@ def make_machine_trace(
     log.info("%d dump(s) in %s", len(backups), backup_dir)
     settings = SnapshotSettings.from_config(config, instance_type)
     snapshots, failures = read_snapshots(
-        backups, settings, workers=workers, executor=executor, skip_bad_files=skip_bad_files, progress=progress
+        backups,
+        settings,
+        workers=workers,
+        executor=executor,
+        skip_bad_files=skip_bad_files,
+        progress=progress,
     )
     if failures:
         names = ", ".join(f.name for f in failures)
@@ -166,4 +173,3 @@ def make_machine_trace(
     )  # fmt: skip
     manifest_file = write_manifest(output, manifest)
     return MachineTraceResult(output, manifest_file, masked, snapshots, failures, dict(writer.counts))
-

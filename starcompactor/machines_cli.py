@@ -61,7 +61,9 @@ def handle(args: argparse.Namespace) -> int:
     config = cli.resolve_config(args)
     backup_dir = args.backup_dir or config.backup_dir
     if not backup_dir:
-        raise ConfigError("no backup directory: give --backup-dir DIR or set [backup] backup_dir in the config")
+        raise ConfigError(
+            "no backup directory: give --backup-dir DIR or set [backup] backup_dir in the config"
+        )
     fmt = cli.output_format(args)
     masker = cli.resolve_masker(args)
     result = make_machine_trace(
@@ -82,7 +84,11 @@ def handle(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(result.counts.items())) or "no events"
     where = "stdout" if args.output == "-" else args.output
     log.info(
-        "%d event(s) (%s) from %d snapshot(s) written to %s", len(result.events), counts, len(result.snapshots), where
+        "%d event(s) (%s) from %d snapshot(s) written to %s",
+        len(result.events),
+        counts,
+        len(result.snapshots),
+        where,
     )
     return cli.EXIT_OK
 

@@ -91,9 +91,7 @@ def open_executor(url: Optional[str] = None, workers: Optional[int] = None) -> A
     try:
         factory = EXECUTORS[scheme]
     except KeyError:
-        raise ConfigError(
-            f"unknown executor {url!r} (use process, thread or dask://HOST:PORT)"
-        ) from None
+        raise ConfigError(f"unknown executor {url!r} (use process, thread or dask://HOST:PORT)") from None
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     return factory(url, workers)

@@ -29,7 +29,9 @@ def enabled(quiet: bool = False, stream: Any = None) -> bool:
 class Progress:
     """Counts files and bytes; draws two tqdm bars when enabled, else only counts (for the log)."""
 
-    def __init__(self, total_files: int, total_bytes: Optional[int], *, show: bool, desc: str = "dumps") -> None:
+    def __init__(
+        self, total_files: int, total_bytes: Optional[int], *, show: bool, desc: str = "dumps"
+    ) -> None:
         self.files = 0
         self.bytes = 0
         self.total_files = total_files

@@ -223,7 +223,9 @@ def vm_host_states(
                 properties=properties,
                 enabled=None if disabled is None else disabled != 1,
                 status_at=_time(service.get("updated_at")) or _time(service.get("created_at")),
-                deleted_at=(_time(row.get("deleted_at")) or _time(row.get("updated_at"))) if deleted else None,
+                deleted_at=(_time(row.get("deleted_at")) or _time(row.get("updated_at")))
+                if deleted
+                else None,
             )
         )
     return states
@@ -329,7 +331,9 @@ def baremetal_host_states(
                 properties=properties,
                 enabled=None if maintenance is None else maintenance != 1,
                 status_at=_time(node.get("updated_at")) or _time(node.get("created_at")),
-                deleted_at=(_time(host.get("deleted_at")) or _time(host.get("updated_at"))) if deleted else None,
+                deleted_at=(_time(host.get("deleted_at")) or _time(host.get("updated_at")))
+                if deleted
+                else None,
             )
         )
     return states
@@ -393,7 +397,9 @@ def read_snapshot(backup: BackupFile, settings: SnapshotSettings) -> Snapshot:
             if (db, "compute_nodes") not in seen:
                 continue
             if (db, "services") not in seen:
-                raise MissingTableError(backup.uri, f"`{db}`.`compute_nodes` is there but `{db}`.`services` is not")
+                raise MissingTableError(
+                    backup.uri, f"`{db}`.`compute_nodes` is there but `{db}`.`services` is not"
+                )
             cells.append(db)
             records += vm_host_states(rows[(db, "compute_nodes")], rows[(db, "services")], settings)
         if not cells:
@@ -414,18 +420,28 @@ def read_snapshot(backup: BackupFile, settings: SnapshotSettings) -> Snapshot:
         cap_columns = columns.get(caps_key) or (tuple(rows[caps_key][0]) if rows[caps_key] else ())
         schema = blazar_schema(cap_columns)
         if schema is None and rows[caps_key]:
-            raise DumpError(backup.uri, "`blazar`.`computehost_extra_capabilities` has no capability name column")
+            raise DumpError(
+                backup.uri, "`blazar`.`computehost_extra_capabilities` has no capability name column"
+            )
         names: Dict[str, str] = {}
         if schema in (BLAZAR_CHAMELEON, BLAZAR_UPSTREAM):
             table = "extra_capabilities" if schema == BLAZAR_CHAMELEON else "resource_properties"
             column = "capability_name" if schema == BLAZAR_CHAMELEON else "property_name"
             if ("blazar", table) not in seen:
-                raise MissingTableError(backup.uri, f"`blazar`.`computehost_extra_capabilities` refers to `blazar`.`{table}`, which is not in the dump")
+                raise MissingTableError(
+                    backup.uri,
+                    f"`blazar`.`computehost_extra_capabilities` refers to `blazar`.`{table}`, which is not in the dump",
+                )
             for row in rows[("blazar", table)]:
                 if not is_deleted(row) and row.get("id") is not None:
                     names[_text(row["id"]) or ""] = _text(row.get(column)) or ""
         records = baremetal_host_states(
-            rows[("ironic", "nodes")], rows[("blazar", "computehosts")], rows[caps_key], names, schema, settings
+            rows[("ironic", "nodes")],
+            rows[("blazar", "computehosts")],
+            rows[caps_key],
+            names,
+            schema,
+            settings,
         )
         detail["blazar_schema"] = schema
     if backup.name_time is not None:

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from starcompactor.backups import DEFAULT_NAME_PATTERN, NoBackupsError, effective_regex, list_backups, time_from_name
+from starcompactor.backups import (
+    DEFAULT_NAME_PATTERN,
+    NoBackupsError,
+    effective_regex,
+    list_backups,
+    time_from_name,
+)
 from starcompactor.config import DEFAULTS
 from starcompactor.errors import ConfigError
 
@@ -38,7 +44,9 @@ def test_time_from_named_groups():
     name = "db_05012024_03.sql"
     assert time_from_name(name, pattern.match(name)) == D(2024, 1, 5, 3)
     pattern = re.compile(r"x-(?P<date>\d{4}-\d\d-\d\d)-(?P<time>\d\d\d\d\d\d)\.sql")
-    assert time_from_name("x-2024-01-05-030000.sql", pattern.match("x-2024-01-05-030000.sql")) == D(2024, 1, 5, 3)
+    assert time_from_name("x-2024-01-05-030000.sql", pattern.match("x-2024-01-05-030000.sql")) == D(
+        2024, 1, 5, 3
+    )
 
 
 @settings(max_examples=60, deadline=None)

@@ -39,7 +39,10 @@ def rows(path: Path):
 
 def test_default_run_masks_with_a_new_user_key_and_says_so(tmp_path, capsys):
     out = tmp_path / "trace.csv"
-    assert machines_cli.main(["--backup-dir", BM, "--instance-type", "baremetal", "--workers", "1", str(out)]) == 0
+    assert (
+        machines_cli.main(["--backup-dir", BM, "--instance-type", "baremetal", "--workers", "1", str(out)])
+        == 0
+    )
     err = capsys.readouterr().err
     key = tmp_path / "xdg" / "starcompactor" / "masking.key"
     assert f"key file {key} (created now)" in err
@@ -49,10 +52,18 @@ def test_default_run_masks_with_a_new_user_key_and_says_so(tmp_path, capsys):
     assert len(table) == 14 and all(len(r[2]) == 32 and "-" not in r[2] for r in table[1:])
     manifest = orjson.loads((tmp_path / "trace.csv.manifest.json").read_bytes())
     secret = key.read_bytes().strip()
-    assert manifest["masking"] == {"method": "hmac-sha256", "key_fingerprint": MaskingKey(secret, "").fingerprint}
+    assert manifest["masking"] == {
+        "method": "hmac-sha256",
+        "key_fingerprint": MaskingKey(secret, "").fingerprint,
+    }
     assert secret.decode() not in (tmp_path / "trace.csv.manifest.json").read_text()
     # a second run reuses the key: same hashes
-    assert machines_cli.main(["--backup-dir", BM, "--instance-type", "baremetal", "--workers", "1", str(tmp_path / "b.csv")]) == 0
+    assert (
+        machines_cli.main(
+            ["--backup-dir", BM, "--instance-type", "baremetal", "--workers", "1", str(tmp_path / "b.csv")]
+        )
+        == 0
+    )
     assert rows(tmp_path / "b.csv") == table
     assert "created now" not in capsys.readouterr().err
 
@@ -60,7 +71,10 @@ def test_default_run_masks_with_a_new_user_key_and_says_so(tmp_path, capsys):
 def test_key_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("STARCOMPACTOR_MASKING_KEY", "k3y")
     out = tmp_path / "t.csv"
-    assert machines_cli.main(["--backup-dir", BM, "--instance-type", "baremetal", "--workers", "1", str(out)]) == 0
+    assert (
+        machines_cli.main(["--backup-dir", BM, "--instance-type", "baremetal", "--workers", "1", str(out)])
+        == 0
+    )
     import hmac
 
     expected = hmac.new(b"k3y", N1.encode(), hashlib.sha256).hexdigest()[:32]
@@ -89,14 +103,25 @@ def test_bad_file_exits_1_with_one_line_and_no_output(tmp_path, capsys):
 
 def test_empty_dir_and_missing_backup_dir_are_usage_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    assert machines_cli.main(["--backup-dir", str(tmp_path / "empty"), "--hashed-masking-method", "none"]) == 1
+    assert (
+        machines_cli.main(["--backup-dir", str(tmp_path / "empty"), "--hashed-masking-method", "none"]) == 1
+    )
     assert "no backup files" in capsys.readouterr().err
     assert machines_cli.main(["--hashed-masking-method", "none"]) == 1
     assert "no backup directory" in capsys.readouterr().err
 
 
 def test_jsons_is_jsonl(tmp_path):
-    common = ["--backup-dir", BM, "--instance-type", "baremetal", "--hashed-masking-method", "none", "--workers", "1"]
+    common = [
+        "--backup-dir",
+        BM,
+        "--instance-type",
+        "baremetal",
+        "--hashed-masking-method",
+        "none",
+        "--workers",
+        "1",
+    ]
     assert machines_cli.main([*common, "--jsons", str(tmp_path / "a.json")]) == 0
     assert machines_cli.main([*common, "--format", "jsonl", str(tmp_path / "b.json")]) == 0
     data = (tmp_path / "a.json").read_bytes()
@@ -164,7 +189,9 @@ def test_progress_bar_draws_files_and_bytes(capsys):
 
 
 def _python(*args, env=None):
-    return subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=REPO, env=env, check=False
+    )
 
 
 @pytest.mark.parametrize("module", ["starcompactor.machine_event_dump", "starcompactor.machines_cli"])

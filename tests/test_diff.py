@@ -48,7 +48,9 @@ def test_first_event_must_be_create():
 
 
 def test_repeat_of_same_type_and_properties_keeps_the_earliest():
-    got = kept([cand(0, "CREATE"), cand(1, "ENABLE"), cand(2, "DISABLE"), cand(3, "DISABLE"), cand(4, "DISABLE")])
+    got = kept(
+        [cand(0, "CREATE"), cand(1, "ENABLE"), cand(2, "DISABLE"), cand(3, "DISABLE"), cand(4, "DISABLE")]
+    )
     assert [e for _, e, _ in got] == ["CREATE", "ENABLE", "DISABLE"]
     assert got[-1][0] == h(2)
 
@@ -102,7 +104,9 @@ def test_enable_before_create_is_dated_at_create():
 
 
 def test_disable_before_create_is_dated_at_create_and_dropped_as_initial_state():
-    got = machine_events([snap(10, state(created=5, status=1, enabled=False)), snap(20, state(created=5, status=15))])
+    got = machine_events(
+        [snap(10, state(created=5, status=1, enabled=False)), snap(20, state(created=5, status=15))]
+    )
     assert [(e.time, e.event) for e in got] == [(h(5), "CREATE"), (h(15), "ENABLE")]
 
 
@@ -128,7 +132,12 @@ def test_deleted_row_beside_a_live_row_of_the_same_host():
     old = state(created=0, deleted=5)
     new = state(created=6, props=P2, status=7)
     got = machine_events([snap(10, old, new)])
-    assert [(e.time, e.event) for e in got] == [(h(0), "CREATE"), (h(5), "DELETE"), (h(6), "CREATE"), (h(7), "ENABLE")]
+    assert [(e.time, e.event) for e in got] == [
+        (h(0), "CREATE"),
+        (h(5), "DELETE"),
+        (h(6), "CREATE"),
+        (h(7), "ENABLE"),
+    ]
 
 
 def test_host_seen_only_as_deleted_gets_create_and_delete():
@@ -149,7 +158,12 @@ def test_missing_snapshot_is_not_a_deletion():
 
 def test_output_sorted_by_time_then_host_then_type():
     got = machine_events([snap(10, state("b", created=0, status=0), state("a", created=0, status=0))])
-    assert [(e.host, e.event) for e in got] == [("a", "CREATE"), ("a", "ENABLE"), ("b", "CREATE"), ("b", "ENABLE")]
+    assert [(e.host, e.event) for e in got] == [
+        ("a", "CREATE"),
+        ("a", "ENABLE"),
+        ("b", "CREATE"),
+        ("b", "ENABLE"),
+    ]
 
 
 def test_duplicate_candidates_from_many_snapshots_are_one():

@@ -189,7 +189,9 @@ def test_vm_history_manifest(vm_run):
     manifest = orjson.loads(Path(str(out) + ".manifest.json").read_bytes())
     assert manifest["counts"] == {"CREATE": 7, "DELETE": 2, "DISABLE": 1, "ENABLE": 8, "UPDATE": 1}
     assert manifest["time_range"] == {"first": "2023-12-15T08:00:00", "last": "2024-01-07T02:59:30"}
-    assert [i["snapshot_time"] for i in manifest["inputs"]] == [f"2024-01-0{k}T03:00:00" for k in range(1, 10)]
+    assert [i["snapshot_time"] for i in manifest["inputs"]] == [
+        f"2024-01-0{k}T03:00:00" for k in range(1, 10)
+    ]
     assert manifest["masking"] == {"method": "none", "key_fingerprint": None}
     assert manifest["epoch"] == "2015-09-17T00:00:00"
     assert manifest["inputs"][4]["hosts"] == 4  # S5: A, B, C, D live (E only soft-deleted, F gone)
@@ -230,7 +232,9 @@ def test_snapshot_order_and_delete_time_do_not_come_from_mtime(tmp_path, vm_conf
     history = copy_history("vm", tmp_path / "vm")
     files = sorted(history.iterdir(), key=lambda p: p.name)
     # newest name gets the oldest mtime: the original would have ordered these backwards
-    for i, path in enumerate(sorted(files, key=lambda p: p.name.replace("mysql_backup_20240103-030000", "mysqldump-2024-01-03T03"))):
+    for i, path in enumerate(
+        sorted(files, key=lambda p: p.name.replace("mysql_backup_20240103-030000", "mysqldump-2024-01-03T03"))
+    ):
         stamp = 1_800_000_000 - i * 86400
         os.utime(path, (stamp, stamp))
     out, result = run(history, tmp_path, vm_config)
@@ -273,7 +277,9 @@ def test_truncated_file_stops_the_run_naming_it(tmp_path, vm_config):
     _truncate_gzip(bad)
     out = tmp_path / "trace.jsonl"
     with pytest.raises(BadDumpError) as info:
-        make_machine_trace(str(history), str(out), config=vm_config, fmt="jsonl", masker=Masker("none"), workers=1)
+        make_machine_trace(
+            str(history), str(out), config=vm_config, fmt="jsonl", masker=Masker("none"), workers=1
+        )
     assert "mysqldump-2024-01-04T03:00:00Z.mysql.gz" in str(info.value)
     assert "truncated" in str(info.value) or "ends" in str(info.value)
     assert not out.exists() and not Path(str(out) + ".manifest.json").exists()
@@ -338,8 +344,13 @@ def test_empty_backup_dir_is_a_clear_error(tmp_path):
 def test_plain_sql_input_works(tmp_path, vm_config):
     history = tmp_path / "plain"
     history.mkdir()
-    for k, src in ((1, "mysqldump-2024-01-01T03:00:00Z.mysql.gz"), (2, "mysqldump-2024-01-02T03:00:00Z.mysql.gz")):
-        (history / f"mysql_backup_2024010{k}-030000.sql").write_bytes(gzip.decompress((MACHINES / "vm" / src).read_bytes()))
+    for k, src in (
+        (1, "mysqldump-2024-01-01T03:00:00Z.mysql.gz"),
+        (2, "mysqldump-2024-01-02T03:00:00Z.mysql.gz"),
+    ):
+        (history / f"mysql_backup_2024010{k}-030000.sql").write_bytes(
+            gzip.decompress((MACHINES / "vm" / src).read_bytes())
+        )
     out, result = run(history, tmp_path, vm_config)
     assert {s.detail["compression"] for s in result.snapshots} == {"plain"}
     early = [r for r in VM_EXPECTED if r[0] < D(2024, 1, 2, 3)]
@@ -378,9 +389,11 @@ def test_dask_executor_without_distributed_says_how_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'starcompactor\[dask\]'"):
-        with open_executor("dask://127.0.0.1:1"):
-            pass
+    with (
+        pytest.raises(MissingDependencyError, match=r"pip install 'starcompactor\[dask\]'"),
+        open_executor("dask://127.0.0.1:1"),
+    ):
+        pass
 
 
 def test_unknown_executor_is_a_clear_error():
@@ -423,9 +436,10 @@ def test_s3_backup_dir(tmp_path, s3_server, vm_config):
 
 
 def test_example_history_runs_with_default_config(tmp_path):
-    out, result = run(HERE.parent / "examples" / "chameleon-kvm", tmp_path, load_config(None, cwd=str(tmp_path)))
+    out, result = run(
+        HERE.parent / "examples" / "chameleon-kvm", tmp_path, load_config(None, cwd=str(tmp_path))
+    )
     rows = read_jsonl(out)
     assert len(result.snapshots) == 9
     assert {p.get("rack") for *_, p in rows if p} == {0, 1, 2}  # c02 < c09 < c10 from the default regex
     assert sum(1 for r in rows if r[2] == "DELETE") == 2
-

@@ -70,7 +70,10 @@ def test_vm_live_service_is_preferred_over_a_deleted_one():
 def test_vm_soft_deleted_row_beside_live_row():
     nodes = [cn(1, "h", "r1-n1", deleted=True), cn(2, "h", "r1-n1", vcpus=16)]
     states = vm_host_states(nodes, [svc(1, "h")], VM)
-    assert [(s.deleted_at, dict(s.properties)["vcpu_capability"]) for s in states] == [(D(2024, 1, 2), 8), (None, 16)]
+    assert [(s.deleted_at, dict(s.properties)["vcpu_capability"]) for s in states] == [
+        (D(2024, 1, 2), 8),
+        (None, 16),
+    ]
 
 
 def test_vm_values_as_text_are_coerced():
@@ -141,7 +144,9 @@ def test_absent_cell_is_fine_when_another_has_compute_nodes():
 
 
 def test_dump_without_the_needed_tables_is_a_missing_table_error():
-    with pytest.raises(MissingTableError, match="mysqldump-2024-01-10T03:00:00Z.mysql.gz.*compute_nodes.*keystone"):
+    with pytest.raises(
+        MissingTableError, match="mysqldump-2024-01-10T03:00:00Z.mysql.gz.*compute_nodes.*keystone"
+    ):
         read_snapshot(_one("bad"), VM)
     with pytest.raises(MissingTableError, match="ironic"):
         read_snapshot(_one("bad"), BM)
@@ -156,3 +161,37 @@ def test_name_without_time_reads_the_whole_dump_for_its_trailer(tmp_path):
     snap = read_snapshot(list_backups(str(tmp_path))[0], BM)
     assert (snap.time, snap.time_source) == (D(2024, 1, 4, 3), "trailer")
     assert snap.detail["stopped_early"] is False
+
+
+@pytest.mark.mariadb
+def test_live_dump_without_create_table_gives_the_same_snapshot(mariadb, tmp_path):
+    """A dump made now with --no-create-info --complete-insert --hex-blob (columns typed as text, names
+    from the INSERT's column list) reads to the same host states as the checked-in S1 of the vm history."""
+    import gzip
+    import sys
+
+    sys.path.insert(0, str(MACHINES))
+    from make_machine_fixtures import _replace_rows, vm_state
+
+    db = "mt_nova_live"
+    mariadb.sql(f"DROP DATABASE IF EXISTS `{db}`")
+    mariadb.load_schema("nova.sql", db)
+    try:
+        conn = mariadb.connect()
+        state = vm_state(1)
+        for table in ("compute_nodes", "services"):
+            _replace_rows(conn, db, table, state[("nova", table)])
+        conn.close()
+        dump = mariadb.dump(["--no-create-info", "--complete-insert", "--hex-blob", "--skip-extended-insert",
+                             "--databases", db])  # fmt: skip
+    finally:
+        mariadb.sql(f"DROP DATABASE IF EXISTS `{db}`")
+    path = tmp_path / "mysqldump-2024-01-01T03:00:00Z.sql.gz"
+    path.write_bytes(gzip.compress(dump))
+    live = read_snapshot(
+        list_backups(str(tmp_path))[0], SnapshotSettings("vm", (db,), r"^(r\d+)-n\d+", 1, ())
+    )
+    first = min(list_backups(str(MACHINES / "vm")), key=lambda b: b.name_time)
+    fixture = read_snapshot(first, SnapshotSettings("vm", ("nova",), r"^(r\d+)-n\d+", 1, ()))
+    assert live.hosts == fixture.hosts
+    assert len(live.hosts) == 3  # A, B, E in cell nova; X has no nova-compute service
