@@ -342,32 +342,6 @@ def baremetal_host_states(
 # -- reading a dump -----------------------------------------------------------------------------------
 
 
-class _SnapshotReader(DumpReader):
-    """A DumpReader that also stops once the dump has moved past every database we want.
-
-    The base reader stops early only when *every* requested table was read; a table that one Blazar
-    layout lacks (``resource_properties`` in a Chameleon-fork dump) would make it read to the end.
-    mysqldump writes each database in one piece, so once a later database starts, the wanted tables
-    of the databases already left are complete, present or not.
-    """
-
-    def _finished(self) -> bool:  # pragma: no branch - small override
-        if super()._finished():
-            return True
-        if not self.stop_early:
-            return False
-        seen = self.info.databases
-        current = getattr(self, "_db", None)
-        if not seen or current is None:
-            return False
-        for db, _table in self.wanted:
-            if db is None or db not in seen or db == current:
-                return False
-        self.info.stopped_early = True
-        self.info.bytes_read = self._base + self._pos
-        return True
-
-
 def read_snapshot(backup: BackupFile, settings: SnapshotSettings) -> Snapshot:
     """Read one dump into a :class:`Snapshot`. Raises a :class:`DumpError` naming the file.
 
@@ -376,7 +350,7 @@ def read_snapshot(backup: BackupFile, settings: SnapshotSettings) -> Snapshot:
     """
     wanted = settings.tables()
     need_trailer = backup.name_time is None
-    reader = _SnapshotReader(backup.uri, wanted, stop_early=not need_trailer, name=backup.uri)
+    reader = DumpReader(backup.uri, wanted, stop_early=not need_trailer, name=backup.uri)
     rows: Dict[TableKey, List[Dict[str, Any]]] = {key: [] for key in wanted}
     for db, table, row in reader:
         bucket = rows.get((db, table))

@@ -390,6 +390,10 @@ class DumpReader:
     def _set_database(self, name: str) -> None:
         if name != self._db:
             self._leave_table()
+            if self._db is not None:
+                # mysqldump writes each database in one piece: the wanted tables of the database we
+                # leave are complete now, present or not (a Blazar layout lacks some of them).
+                self._done.update(key for key in self.wanted if key[0] == self._db)
         self._db = name
         if name not in self.info.databases:
             self.info.databases.append(name)
