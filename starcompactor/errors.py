@@ -25,6 +25,7 @@ class MissingDependencyError(StarCompactorError):
         self.extra = extra
         self.feature = feature
         super().__init__(f"{feature} needs the '{package}' package: pip install 'starcompactor[{extra}]'")
+        self.args = (package, extra, feature)  # so it survives pickling (process pools)
 
 
 class DumpError(StarCompactorError):
@@ -86,6 +87,7 @@ class UnknownColumnsError(DumpError):
             "(dump with --complete-insert, or without --no-create-info)",
             offset,
         )
+        self.args = (path, database, table, offset)  # so it survives pickling (process pools)
 
 
 class MissingTableError(DumpError):

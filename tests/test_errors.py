@@ -1,0 +1,40 @@
+"""Errors cross process boundaries (process pools, Dask) and keep their one-line message."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from starcompactor import errors
+
+SAMPLES = [
+    errors.StarCompactorError("plain"),
+    errors.ConfigError("starcompactor.config: bad"),
+    errors.MissingDependencyError("pyarrow", "parquet", "--format parquet"),
+    errors.DumpError("a.sql.gz", "boom", 12),
+    errors.UnknownCompressionError("a.zip", "zip archives are not supported"),
+    errors.CorruptArchiveError("a.sql.gz", "invalid block"),
+    errors.TruncatedDumpError("a.sql.bz2", "ends early", 99),
+    errors.NotADumpError("a.csv", "first line is not SQL"),
+    errors.DumpSyntaxError("a.sql", "malformed value"),
+    errors.LineTooLongError("a.sql", "too long", 5),
+    errors.UnknownColumnsError("a.sql", "nova", "compute_nodes", 7),
+    errors.MissingTableError("a.sql", "no compute_nodes"),
+    errors.DatabaseError("db.example:3306", "nova", "Access denied"),
+    errors.ApiError("compute: 503"),
+]
+
+
+@pytest.mark.parametrize("error", SAMPLES, ids=lambda e: type(e).__name__)
+def test_error_survives_pickling(error):
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert "\n" not in str(copy)
+
+
+def test_dump_errors_name_the_file_and_what_is_wrong():
+    text = str(errors.UnknownColumnsError("/backups/x.sql.gz", "nova", "compute_nodes", 10))
+    assert text.startswith("/backups/x.sql.gz: columns unknown: rows of `nova.compute_nodes`")
+    assert "(at decompressed byte 10)" in text
