@@ -12,7 +12,8 @@ Requests measured:
 * ``cells``: ``compute_nodes`` + ``services`` of ``nova`` and ``nova_cell0`` (the default configuration).
   In ``--all-databases`` order ``nova_cell0`` comes late, so this walks over almost all the ballast;
 * ``nova``: the same two tables of ``nova`` only: the reader stops after ``nova.services``;
-* ``whole``: a table that does not exist (``nova.no_such_table``): the whole file must be read.
+* ``whole``: a table of a database that is not in the dump: the whole file must be read (the reader
+  could stop after ``nova`` for a missing ``nova.no_such_table``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None  #: GNU 
 REQUESTS: Dict[str, List[Tuple[str, str]]] = {
     "cells": [(db, t) for db in ("nova", "nova_cell0") for t in ("compute_nodes", "services")],
     "nova": [("nova", "compute_nodes"), ("nova", "services")],
-    "whole": [("nova", "no_such_table")],
+    "whole": [("no_such_database", "no_such_table")],
 }
 
 DECOMPRESSORS: Dict[str, List[Tuple[str, List[str]]]] = {
@@ -55,10 +56,16 @@ DECOMPRESSORS: Dict[str, List[Tuple[str, List[str]]]] = {
 # -- child: one read, in its own process ------------------------------------------------------------
 
 
-def child(path: str, request: str, no_isal: bool) -> None:
-    if no_isal:
+def child(path: str, request: str, flags: Sequence[str]) -> None:
+    if "--no-isal" in flags:
         sys.modules["isal"] = None  # type: ignore[assignment]  # makes "import isal" fail: zlib fallback
+    from starcompactor import source
     from starcompactor.statements import DumpReader
+
+    if "--prefetch" in flags:
+        source.PREFETCH = True
+    elif "--no-prefetch" in flags:
+        source.PREFETCH = False
 
     reader = DumpReader(path, REQUESTS[request])
     counts: Dict[str, int] = {}
@@ -161,7 +168,9 @@ def machine() -> str:
             f"{', '.join(versions)}")  # fmt: skip
 
 
-def bench(paths: Dict[Tuple[str, str], Path], repeat: int, requests: Sequence[str]) -> List[dict]:
+def bench(
+    paths: Dict[Tuple[str, str], Path], repeat: int, requests: Sequence[str], variants: Sequence[str]
+) -> List[dict]:
     me = [sys.executable, str(Path(__file__).resolve()), "--child"]
     results = []
     for (style, ext), path in paths.items():
@@ -170,9 +179,15 @@ def bench(paths: Dict[Tuple[str, str], Path], repeat: int, requests: Sequence[st
             runs.append(Run(label, argv, path, "decompressor"))
         for request in requests:
             runs.append(Run(f"ours: {request}", me + [str(path), request], None, request))
-            if ext == "gz":
-                runs.append(Run(f"ours: {request}, zlib (no isal)", me + [str(path), request, "--no-isal"], None,
-                                request))  # fmt: skip
+            for variant in variants:
+                if variant == "no-isal" and ext != "gz":
+                    continue
+                label = {"no-isal": "zlib, no isal", "prefetch": "thread on", "no-prefetch": "thread off"}[
+                    variant
+                ]
+                runs.append(
+                    Run(f"ours: {request}, {label}", me + [str(path), request, f"--{variant}"], None, request)
+                )
         with open(path, "rb") as f:  # warm the page cache
             while f.read(1 << 24):
                 pass
@@ -230,7 +245,7 @@ def markdown(results: List[dict]) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "--child":
-        child(argv[1], argv[2], "--no-isal" in argv[3:])
+        child(argv[1], argv[2], argv[3:])
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -239,23 +254,33 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         "--size-mb", type=int, default=1100, help="uncompressed size of the dumps (default 1100)"
     )
     parser.add_argument("--quick", action="store_true", help="100 MB dumps, one repetition")
-    parser.add_argument("--repeat", type=int, default=3, help="repetitions; medians are reported (default 3)")
+    parser.add_argument(
+        "--repeat", type=int, help="repetitions; medians are reported (default 3, 1 with --quick)"
+    )
     parser.add_argument("--styles", default="mariadb,mysql", help="dump layouts: mariadb (one row per line), "
                         "mysql (1 MB extended INSERT lines)")  # fmt: skip
     parser.add_argument(
         "--compressions", default="gz,bz2,zst", help="any of gz,bz2,zst,xz (default gz,bz2,zst)"
     )
     parser.add_argument("--requests", default="cells,nova,whole", help="any of cells,nova,whole")
+    parser.add_argument(
+        "--variants",
+        default="no-isal",
+        help="extra runs of ours, any of no-isal (gzip through zlib), prefetch, no-prefetch (default no-isal)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     if args.quick:
-        args.size_mb, args.repeat = 100, 1
+        args.size_mb = 100
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 3
     import _gen
 
     paths = _gen.ensure_dumps(args.size_mb, args.styles.split(","), args.compressions.split(","),
                               log=lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
     print(f"# {machine()}; load average {os.getloadavg()[0]:.2f}; {args.repeat} repetition(s)", flush=True)
-    results = bench(paths, args.repeat, args.requests.split(","))
+    variants = [v for v in args.variants.split(",") if v]
+    results = bench(paths, args.repeat, args.requests.split(","), variants)
     print()
     print(markdown(results))
     if args.json:

@@ -315,7 +315,9 @@ class DecompressedStream:
         self.close()
 
 
-#: Decompress in a background thread, ahead of the parser (see :class:`_Prefetcher`).
+#: Decompress in a background thread, ahead of the parser (see :class:`_Prefetcher`). Off by default:
+#: on a 2-vCPU machine it did not shorten a read (benchmarks/README.md); zstandard's decompress object
+#: keeps the GIL, and the parser is much cheaper than bzip2. It may pay off for slow remote sources.
 PREFETCH = False
 
 
