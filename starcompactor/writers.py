@@ -104,6 +104,36 @@ def instance_record(event: InstanceEvent, epoch: dt.datetime) -> Dict[str, Any]:
     }
 
 
+def _csv_instance_row(event: InstanceEvent, epoch: dt.datetime) -> List[Any]:
+    """The csv row of :func:`instance_record`, built directly (this runs per event, millions of times)."""
+    start = event.start_time
+    finish = event.finish_time
+    if start is not None:
+        start_sec: Any = (start - epoch).total_seconds()
+        start_sec = -1 if start_sec < 0 else int(start_sec) if start_sec.is_integer() else start_sec
+        start_text = start.isoformat()
+    else:
+        start_sec = start_text = ""
+    if finish is not None:
+        finish_sec: Any = (finish - epoch).total_seconds()
+        finish_sec = -1 if finish_sec < 0 else int(finish_sec) if finish_sec.is_integer() else finish_sec
+        finish_text = finish.isoformat()
+    else:
+        finish_sec = finish_text = ""
+    if start is not None and finish is not None:
+        duration: Any = (finish - start).total_seconds()
+        if duration.is_integer():
+            duration = int(duration)
+    else:
+        duration = ""
+    result = event.result
+    return [
+        event.instance_uuid or "", event.event or "", start_text, start_sec, finish_text, finish_sec, duration,
+        "" if result is None else result, event.instance_name or "", event.user_id or "", event.project_id or "",
+        event.host or "", properties_json(event.properties),
+    ]  # fmt: skip
+
+
 def _legacy_machine_row(event: MachineEvent, epoch: dt.datetime, rack_key: Optional[str]) -> List[str]:
     seconds = seconds_since(event.time, epoch, clamp=False)
     seconds_text = "-1" if seconds is not None and seconds < 0 else str(seconds)
@@ -253,6 +283,9 @@ class CsvWriter(TraceWriter):
         self._csv.writerow(self.columns)
 
     def write_event(self, event: Any) -> None:
+        if self.kind == "instance":
+            self._csv.writerow(_csv_instance_row(event, self.epoch))
+            return
         record = self.record(event)
         row = []
         for column in self.columns:
