@@ -126,19 +126,14 @@ def api_source(args: argparse.Namespace) -> Any:
 
 
 def progress_callback(args: argparse.Namespace) -> Optional[Callable[[int], None]]:
-    """A tqdm counter on stderr when it is a terminal (and not ``--quiet`` / ``TQDM_DISABLE``)."""
-    import os
+    """A tqdm counter on stderr when it is a terminal (not ``--quiet``, ``TQDM_DISABLE`` or stdout output)."""
+    from .progress import enabled
 
-    if (
-        getattr(args, "quiet", False)
-        or args.output == "-"
-        or not sys.stderr.isatty()
-        or os.environ.get("TQDM_DISABLE")
-    ):
+    if args.output == "-" or not enabled(getattr(args, "quiet", False)):
         return None
     from tqdm import tqdm
 
-    bar = tqdm(unit=" events", desc="instance events", file=sys.stderr, disable=None)
+    bar = tqdm(unit=" events", desc="instance events", file=sys.stderr, disable=False)
     return bar.update
 
 
