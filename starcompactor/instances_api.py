@@ -342,7 +342,9 @@ class ApiSource:
         flavor = server.flavor
         ram, disk, vcpus = _get(flavor, "ram"), _get(flavor, "disk"), _get(flavor, "vcpus")
         flavor_id = _get(flavor, "id")
-        if ram is None and vcpus is None and flavor_id:
+        # Before 2.47 the server carries {id, links} only (the SDK then reports sizes as 0); since 2.47 the
+        # sizes are embedded and there is no id, only original_name.
+        if flavor_id and not _get(flavor, "original_name"):
             cached = self._flavors.get(flavor_id)
             if cached is None:
                 try:
