@@ -257,6 +257,7 @@ class ApiSource:
         self.endpoint: Optional[str] = None
         self._flavors: Dict[str, Dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._flavor_lock = threading.Lock()
 
     # -- requests with retries --------------------------------------------------------------------
 
@@ -345,17 +346,17 @@ class ApiSource:
         # Before 2.47 the server carries {id, links} only (the SDK then reports sizes as 0); since 2.47 the
         # sizes are embedded and there is no id, only original_name.
         if flavor_id and not _get(flavor, "original_name"):
-            cached = self._flavors.get(flavor_id)
-            if cached is None:
-                try:
-                    found = self._retry(
-                        f"flavor {flavor_id}", lambda: self.conn.compute.get_flavor(flavor_id)
-                    )
-                    cached = {"memory_mb": found.ram, "root_gb": found.disk, "vcpus": found.vcpus}
-                except Exception as exc:  # noqa: BLE001 - a deleted flavor: sizes unknown
-                    log.info("flavor %s: %s; properties left empty", flavor_id, _one_line(exc))
-                    cached = {"memory_mb": None, "root_gb": None, "vcpus": None}
-                with self._lock:
+            with self._flavor_lock:  # one request per flavor, even when threads ask at once
+                cached = self._flavors.get(flavor_id)
+                if cached is None:
+                    try:
+                        found = self._retry(
+                            f"flavor {flavor_id}", lambda: self.conn.compute.get_flavor(flavor_id)
+                        )
+                        cached = {"memory_mb": found.ram, "root_gb": found.disk, "vcpus": found.vcpus}
+                    except Exception as exc:  # noqa: BLE001 - a deleted flavor: sizes unknown
+                        log.info("flavor %s: %s; properties left empty", flavor_id, _one_line(exc))
+                        cached = {"memory_mb": None, "root_gb": None, "vcpus": None}
                     self._flavors[flavor_id] = cached
             return dict(cached)
         return {"memory_mb": ram, "root_gb": disk, "vcpus": vcpus}
