@@ -261,6 +261,9 @@ class FakeCloud:
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeCloud
     protocol_version = "HTTP/1.1"
+    # One write per response (headers + body) and no Nagle: else keep-alive requests stall on delayed ACKs.
+    wbufsize = -1
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         pass
