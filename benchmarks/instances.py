@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -119,9 +120,16 @@ def database_benchmark(events: int, work: Path) -> None:
         server.stop()
 
 
-def api_benchmark(servers: int, actions: int, latency: float) -> None:
+def _serve(specs, latency, queue) -> None:
     from nova_api_server import FakeCloud
 
+    fake = FakeCloud(specs, latency=latency, page_size=1000).start()
+    queue.put(fake.clouds_yaml())
+    while True:
+        time.sleep(3600)
+
+
+def api_benchmark(servers: int, actions: int, latency: float) -> None:
     from starcompactor.instances_api import ApiSource, connect
 
     t0 = dt.datetime(2024, 1, 1)
@@ -136,9 +144,14 @@ def api_benchmark(servers: int, actions: int, latency: float) -> None:
                                      "finish_time": t0 + dt.timedelta(minutes=i + a, seconds=5), "result": "Success",
                                      "host": "c01"}]} for a in range(actions)],
         })  # fmt: skip
-    fake = FakeCloud(specs, latency=latency, page_size=1000).start()
+    # The server runs in its own process: in ours it would compete for the GIL with the client.
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_serve, args=(specs, latency, queue), daemon=True)
+    child.start()
+    clouds_yaml = queue.get(timeout=60)
     work = Path(tempfile.mkdtemp(prefix="ie-api-"))
-    (work / "clouds.yaml").write_text(fake.clouds_yaml())
+    (work / "clouds.yaml").write_text(clouds_yaml)
     os.environ["OS_CLIENT_CONFIG_FILE"] = str(work / "clouds.yaml")
     results = {}
     try:
@@ -150,7 +163,8 @@ def api_benchmark(servers: int, actions: int, latency: float) -> None:
             assert n == servers * actions, n
             print(f"API, concurrency {concurrency}: {n:,} events in {results[concurrency]:.1f} s", flush=True)
     finally:
-        fake.stop()
+        child.terminate()
+        child.join()
     requests = servers * (1 + actions)
     print(f"\n| API: {servers:,} servers × {actions} actions, {latency * 1000:.0f} ms per request "
           f"({requests:,} requests) | time (s) |\n|---|---|")  # fmt: skip
