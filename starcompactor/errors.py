@@ -24,8 +24,10 @@ class MissingDependencyError(StarCompactorError):
         self.package = package
         self.extra = extra
         self.feature = feature
-        super().__init__(f"{feature} needs the '{package}' package: pip install 'starcompactor[{extra}]'")
-        self.args = (package, extra, feature)  # so it survives pickling (process pools)
+        super().__init__(package, extra, feature)  # args as the signature: it survives pickling
+
+    def __str__(self) -> str:
+        return f"{self.feature} needs the '{self.package}' package: pip install 'starcompactor[{self.extra}]'"
 
 
 class DumpError(StarCompactorError):

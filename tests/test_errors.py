@@ -34,6 +34,13 @@ def test_error_survives_pickling(error):
     assert "\n" not in str(copy)
 
 
+def test_missing_dependency_says_how_to_install():
+    error = pickle.loads(
+        pickle.dumps(errors.MissingDependencyError("pyarrow", "parquet", "--format parquet"))
+    )
+    assert str(error) == "--format parquet needs the 'pyarrow' package: pip install 'starcompactor[parquet]'"
+
+
 def test_dump_errors_name_the_file_and_what_is_wrong():
     text = str(errors.UnknownColumnsError("/backups/x.sql.gz", "nova", "compute_nodes", 10))
     assert text.startswith("/backups/x.sql.gz: columns unknown: rows of `nova.compute_nodes`")
