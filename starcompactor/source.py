@@ -255,6 +255,25 @@ class DecompressedStream:
             return self._prefetch.read(size)
         return self._read_direct(size)
 
+    def read1(self, size: int) -> bytes:
+        """Up to ``size`` decompressed bytes, as the codec hands them out (empty only at the end).
+
+        No joining of pieces: the reader's skip loop searches each piece where it lands, which saves a
+        copy of every decompressed byte.
+        """
+        if self._use_prefetch and self.compression != "plain":
+            return self.read(size)
+        if self._deferred is not None:
+            raise self._deferred
+        read1 = getattr(self._stream, "read1", None) or self._stream.read
+        try:
+            return read1(size)
+        except Exception as exc:
+            error = self._translate(exc)
+            if error is None:
+                raise
+            raise error from exc
+
     def _read_direct(self, size: int) -> bytes:
         if self._deferred is not None:
             raise self._deferred

@@ -193,20 +193,14 @@ class DumpReader:
                 self._base + self._pos,
             )
         try:
-            chunk = self._stream.read(self.chunk_size)
+            chunk = self._read_chunk()
         except DumpError as exc:
             if bounded:
                 raise
             # reading ahead (``_ensure``) met a damaged stream: what is buffered may be all we need
             self._read_error = exc
             return False
-        if self.on_progress is not None:
-            position = self._stream.compressed_position()
-            if position is not None:
-                self.on_progress(position - self._last_compressed)
-                self._last_compressed = position
         if not chunk:
-            self._eof = True
             return False
         if self._pos:
             self._base += self._pos
@@ -232,17 +226,56 @@ class DumpReader:
                 return -1
             start -= old_pos
 
+    def _read_chunk(self) -> bytes:
+        """The next piece of decompressed data (empty at the end of the stream, setting ``_eof``)."""
+        chunk = self._stream.read1(self.chunk_size)
+        if self.on_progress is not None:
+            position = self._stream.compressed_position()
+            if position is not None:
+                self.on_progress(position - self._last_compressed)
+                self._last_compressed = position
+        if not chunk:
+            self._eof = True
+        return chunk
+
     def _skip_to(self, needle: bytes) -> int:
-        """Discard everything up to ``needle`` (which stays in the buffer). -1 at EOF."""
+        """Discard everything up to ``needle`` (which stays in the buffer at ``self._pos``). -1 at EOF.
+
+        This is where the bytes of unwanted tables go: each decompressed piece is searched where it
+        lands and dropped, never appended to the buffer (only the last ``len(needle) - 1`` bytes are
+        carried over, for a needle split across two pieces).
+        """
+        i = self._buf.find(needle, self._pos)
+        if i >= 0:
+            self._pos = i
+            return i
         keep = len(needle) - 1
+        tail_start = max(self._pos, len(self._buf) - keep)
+        self._base += tail_start
+        tail = self._buf[tail_start:]
+        self._buf, self._pos = tail, 0
+        if self._eof:
+            return -1
+        if self._read_error is not None:
+            raise self._read_error
         while True:
-            i = self._buf.find(needle, self._pos)
-            if i >= 0:
-                self._pos = i
-                return i
-            self._pos = max(self._pos, len(self._buf) - keep)
-            if not self._fill():
+            chunk = self._read_chunk()
+            if not chunk:
                 return -1
+            if tail:
+                j = (tail + chunk[:keep]).find(needle)
+                if j >= 0:
+                    self._buf, self._pos = tail + chunk, j
+                    return j
+            j = chunk.find(needle)
+            if j >= 0:
+                self._base += len(tail)
+                self._buf, self._pos = chunk, j
+                return j
+            joined = len(tail) + len(chunk)
+            tail = chunk[-keep:] if len(chunk) >= keep else (tail + chunk)[-keep:]
+            self._base += joined - len(tail)
+            self._buf = tail
 
     def _line_end(self) -> int:
         """Index of the newline ending the line at ``self._pos`` (the buffer's end at EOF)."""

@@ -14,7 +14,20 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-SCHEMAS = Path(__file__).resolve().parents[1].parent / "shared" / "openstack-schemas"
+
+def _find_schemas() -> Path:
+    """``shared/openstack-schemas`` beside the checkout (or ``$STARCOMPACTOR_SHARED/openstack-schemas``)."""
+    if os.environ.get("STARCOMPACTOR_SHARED"):
+        return Path(os.environ["STARCOMPACTOR_SHARED"]) / "openstack-schemas"
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / "shared" / "openstack-schemas"
+        if candidate.is_dir():
+            return candidate
+    return here.parents[1].parent / "shared" / "openstack-schemas"
+
+
+SCHEMAS = _find_schemas()
 
 
 def find_server() -> Optional[str]:
