@@ -73,10 +73,26 @@ def _unescape_match(m: re.Match) -> bytes:
     return _ESCAPES.get(ch, ch)
 
 
+#: The escapes mysqldump writes, for the fast path of :func:`unescape`.
+_COMMON_ESCAPES = (
+    (b'\\"', b'"'), (b"\\'", b"'"), (b"\\n", b"\n"), (b"\\r", b"\r"), (b"\\t", b"\t"),
+    (b"\\0", b"\x00"), (b"\\Z", b"\x1a"), (b"\\b", b"\x08"),
+)  # fmt: skip
+
+
 def unescape(raw: bytes) -> bytes:
     """Undo MySQL string-literal escaping (``\\n``, ``\\'``, ``''`` …)."""
     if b"\\" not in raw and b"''" not in raw:
         return raw
+    if b"\\\\" not in raw and b"''" not in raw:
+        # No escaped backslash: every backslash starts one two-byte escape and no replacement can
+        # make a new one, so plain replaces are exact (about 3x faster than the regex on Nova's JSON).
+        out = raw
+        for escape, char in _COMMON_ESCAPES:
+            if escape in out:
+                out = out.replace(escape, char)
+        if b"\\" not in out:
+            return out
     return _ESCAPE.sub(_unescape_match, raw)
 
 

@@ -105,3 +105,17 @@ def test_escaped_values_come_back(rows, multiline):
     got = list(iter_rows(data, len(b"INSERT INTO `t` VALUES ")))
     want = [[None if v is None else str(v).encode() if isinstance(v, int) else v for v in r] for r in rows]
     assert got == want
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from([b"a", b"\\", b"'", b'"', b"n", b"0", b"Z", b"b", b"%", b"_", b"t", b"r", b"x"]),
+        max_size=30,
+    )
+)
+def test_unescape_fast_path_agrees_with_the_general_rule(parts):
+    from starcompactor.tokenize import _ESCAPE, _unescape_match, unescape
+
+    raw = b"".join(parts)
+    assert unescape(raw) == _ESCAPE.sub(_unescape_match, raw)
