@@ -42,3 +42,13 @@ def mariadb(tmp_path_factory):
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(autouse=True)
+def _private_key_home(tmp_path_factory, monkeypatch):
+    """No test may create or read the real user's masking key file."""
+    if "XDG_CONFIG_HOME" not in os.environ or not os.environ["XDG_CONFIG_HOME"].startswith(
+        str(tmp_path_factory.getbasetemp())
+    ):
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
+    monkeypatch.delenv("STARCOMPACTOR_MASKING_KEY", raising=False)
