@@ -52,3 +52,26 @@ def _private_key_home(tmp_path_factory, monkeypatch):
     ):
         monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg")))
     monkeypatch.delenv("STARCOMPACTOR_MASKING_KEY", raising=False)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A local S3 (moto's server mode on 127.0.0.1) for the session; tests use their own buckets."""
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+S3_CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "region_name": "us-east-1",
+}
+
+
+def s3_client(endpoint: str):
+    boto3 = pytest.importorskip("boto3")
+    return boto3.client("s3", endpoint_url=endpoint, **S3_CREDENTIALS)

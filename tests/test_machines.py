@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Tuple
 
 import orjson
 import pytest
+from conftest import s3_client
 
 from starcompactor.backups import NoBackupsError
 from starcompactor.config import load_config
@@ -407,32 +408,26 @@ def test_unknown_executor_is_a_clear_error():
 
 
 @pytest.fixture
-def s3_server(monkeypatch):
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
+def s3_server(s3_endpoint, monkeypatch):
     for name, value in {
-        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing",
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
-    client = boto3.client("s3", endpoint_url=endpoint)
-    yield client
-    server.stop()
+    return s3_client(s3_endpoint)
 
 
 def test_s3_backup_dir(tmp_path, s3_server, vm_config):
-    s3_server.create_bucket(Bucket="backups")
+    s3_server.create_bucket(Bucket="machine-backups")
     for path in (MACHINES / "vm").iterdir():
-        s3_server.put_object(Bucket="backups", Key=f"nightly/{path.name}", Body=path.read_bytes())
-    s3_server.put_object(Bucket="backups", Key="nightly/README.txt", Body=b"not a dump")
-    s3_server.put_object(Bucket="backups", Key="other/mysqldump-2024-01-10T03:00:00Z.mysql.gz", Body=b"x")
-    out, result = run("s3://backups/nightly", tmp_path, vm_config)
+        s3_server.put_object(Bucket="machine-backups", Key=f"nightly/{path.name}", Body=path.read_bytes())
+    s3_server.put_object(Bucket="machine-backups", Key="nightly/README.txt", Body=b"not a dump")
+    s3_server.put_object(
+        Bucket="machine-backups", Key="other/mysqldump-2024-01-10T03:00:00Z.mysql.gz", Body=b"x"
+    )
+    out, result = run("s3://machine-backups/nightly", tmp_path, vm_config)
     assert read_jsonl(out) == expected_sorted(VM_EXPECTED, "rack")
-    assert result.snapshots[0].uri == "s3://backups/nightly/mysqldump-2024-01-01T03:00:00Z.mysql.gz"
+    assert result.snapshots[0].uri == "s3://machine-backups/nightly/mysqldump-2024-01-01T03:00:00Z.mysql.gz"
 
 
 def test_example_history_runs_with_default_config(tmp_path):

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import s3_client
 
 from starcompactor.errors import TruncatedDumpError
 from starcompactor.statements import DumpReader, read_info
@@ -24,17 +25,8 @@ def _counts(reader: DumpReader) -> dict:
 
 
 @pytest.fixture(scope="module")
-def s3(tmp_path_factory):
-    moto_server = pytest.importorskip("moto.server")
-    boto3 = pytest.importorskip("boto3")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-    )  # fmt: skip
+def s3(s3_endpoint):
+    client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="backups")
     for name in (
         "all-mariadb.sql.gz",
@@ -44,8 +36,7 @@ def s3(tmp_path_factory):
     ):
         # names lie about the compression on purpose: the content decides
         client.put_object(Bucket="backups", Key=f"nightly/{name}.bin", Body=(READER / name).read_bytes())
-    yield client
-    server.stop()
+    return client
 
 
 @pytest.mark.parametrize("name", ["all-mariadb.sql.gz", "all-mysql8.sql.bz2", "nova-single.sql.zst"])
