@@ -75,3 +75,12 @@ S3_CREDENTIALS = {
 def s3_client(endpoint: str):
     boto3 = pytest.importorskip("boto3")
     return boto3.client("s3", endpoint_url=endpoint, **S3_CREDENTIALS)
+
+
+def as_tuples(events):
+    """Instance events as plain tuples, for exact comparisons in the instance-source tests."""
+    return [
+        (e.instance_uuid, e.event, e.start_time, e.finish_time, e.result, e.instance_name, e.user_id,
+         e.project_id, e.host, e.properties)
+        for e in events
+    ]  # fmt: skip

@@ -8,6 +8,7 @@ import sys
 
 import orjson
 import pytest
+from conftest import as_tuples
 
 pytest.importorskip("openstack")
 
@@ -67,14 +68,6 @@ def expected_rows(servers, *, include_unfinished=False):
                     {"memory_mb": f["ram"], "root_gb": f["disk"], "vcpus": f["vcpus"]},
                 ))  # fmt: skip
     return sorted(rows, key=lambda r: (r[2], r[0]))
-
-
-def as_tuples(events):
-    return [
-        (e.instance_uuid, e.event, e.start_time, e.finish_time, e.result, e.instance_name, e.user_id,
-         e.project_id, e.host, e.properties)
-        for e in events
-    ]  # fmt: skip
 
 
 @pytest.fixture

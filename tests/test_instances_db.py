@@ -17,6 +17,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from conftest import as_tuples
 
 from starcompactor.errors import ConfigError, DatabaseError
 from starcompactor.instances import make_instance_trace
@@ -121,14 +122,6 @@ def nova(mariadb):
 
 def settings(db) -> DbSettings:
     return DbSettings(socket=db.socket, user="root")
-
-
-def as_tuples(events):
-    return [
-        (e.instance_uuid, e.event, e.start_time, e.finish_time, e.result, e.instance_name, e.user_id,
-         e.project_id, e.host, e.properties)
-        for e in events
-    ]  # fmt: skip
 
 
 def test_two_cells_merged_in_time_order_unfinished_skipped(nova):
