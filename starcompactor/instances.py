@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any, Callable, Dict, Iterable, Optional
+from itertools import islice
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from .events import InstanceEvent
-from .mask import Masker, mask_instance_event
+from .mask import Masker, mask_instance_batch
 from .writers import base_manifest, open_writer, write_manifest
 
 log = logging.getLogger(__name__)
@@ -33,21 +34,15 @@ def make_instance_trace(
 ) -> Dict[str, Any]:
     """Mask and write every event of ``source`` to ``output`` (atomically), then its manifest.
 
-    ``progress`` is called with the number of events written since the last call (every 10,000).
+    ``progress`` is called with the number of events written since the last call (every batch).
     Returns the manifest. On any error the output file is not created (or left as it was).
     """
-    step = 10_000
+    batches = getattr(source, "batches", None)
     with open_writer(output, "instance", fmt, epoch) as writer:
-        write = writer.write
-        pending = 0
-        for event in source:
-            write(mask_instance_event(event, masker))
-            pending += 1
-            if pending == step and progress is not None:
-                progress(pending)
-                pending = 0
-        if progress is not None and pending:
-            progress(pending)
+        for batch in batches() if callable(batches) else _batches(source):
+            writer.write_all(mask_instance_batch(batch, masker))
+            if progress is not None:
+                progress(len(batch))
     details: Dict[str, Any] = {"instance_type": instance_type}
     manifest_extra = getattr(source, "manifest_extra", None)
     if callable(manifest_extra):
@@ -68,3 +63,12 @@ def make_instance_trace(
     write_manifest(output, manifest)
     log.info("wrote %d instance events to %s", manifest["events"], output)
     return manifest
+
+
+def _batches(events: Iterable[InstanceEvent], size: int = 4096) -> Iterator[List[InstanceEvent]]:
+    iterator = iter(events)
+    while True:
+        batch = list(islice(iterator, size))
+        if not batch:
+            return
+        yield batch

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import heapq
 import logging
 import os
 from dataclasses import dataclass, field
@@ -31,14 +30,12 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from .errors import ConfigError, DatabaseError
 from .events import InstanceEvent
 from .mycnf import default_files, read_option_files
+from .mysql_rows import datetime_or_none, stream_rows
 
 log = logging.getLogger(__name__)
 
 #: Where the client looks for the server's socket when host is ``localhost`` (Debian/RHEL/macOS builds).
 DEFAULT_SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock", "/tmp/mysql.sock")  # noqa: S108 - the client's own default
-
-#: Rows fetched per round trip from the unbuffered cursor.
-FETCH_ROWS = 4096
 
 
 @dataclass
@@ -139,23 +136,13 @@ def _login_name() -> str:
 # -- connection -------------------------------------------------------------------------------------
 
 
-def _datetime(text: Any) -> Optional[dt.datetime]:
-    """DATETIME text → datetime (fromisoformat is C, much faster than PyMySQL's regex); zero dates → None."""
-    if isinstance(text, (bytes, bytearray)):
-        text = text.decode("ascii")
-    try:
-        return dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
 def _conversions() -> Dict[Any, Any]:
     from pymysql.constants import FIELD_TYPE
     from pymysql.converters import conversions
 
     conv = dict(conversions)
-    conv[FIELD_TYPE.DATETIME] = _datetime
-    conv[FIELD_TYPE.TIMESTAMP] = _datetime
+    conv[FIELD_TYPE.DATETIME] = datetime_or_none
+    conv[FIELD_TYPE.TIMESTAMP] = datetime_or_none
     return conv
 
 
@@ -202,76 +189,6 @@ def connect(settings: DbSettings, database: str, *, unbuffered: bool = True) -> 
         raise database_error(settings, database, exc) from None
 
 
-def _row_decoder(converters: Sequence[Tuple[Optional[str], Any]]) -> Any:
-    """A text-protocol row decoder equivalent to PyMySQL's ``MySQLResult._read_row_from_packet``.
-
-    PyMySQL reads each field through three method calls; decoding the packet bytes in one loop is ~3x
-    faster, and row decoding is most of the client's work on this path.
-    """
-    fields = tuple(converters)
-
-    def decode(packet: Any) -> tuple:
-        data = packet._data
-        pos = packet._position
-        row = []
-        append = row.append
-        for encoding, converter in fields:
-            length = data[pos]
-            if length < 251:
-                pos += 1
-            elif length == 251:
-                append(None)
-                pos += 1
-                continue
-            elif length == 252:
-                length = data[pos + 1] | data[pos + 2] << 8
-                pos += 3
-            elif length == 253:
-                length = data[pos + 1] | data[pos + 2] << 8 | data[pos + 3] << 16
-                pos += 4
-            else:
-                length = int.from_bytes(data[pos + 1 : pos + 9], "little")
-                pos += 9
-            value = data[pos : pos + length]
-            pos += length
-            if encoding is not None:
-                value = value.decode(encoding)
-            if converter is not None:
-                value = converter(value)
-            append(value)
-        packet._position = pos
-        return tuple(row)
-
-    return decode
-
-
-def _install_row_decoder(cursor: Any) -> None:
-    """Swap in :func:`_row_decoder` if this PyMySQL looks as expected and agrees on the first row.
-
-    Falls back to PyMySQL's own decoder silently when its internals differ (another version).
-    """
-    result = getattr(cursor, "_result", None)
-    original = getattr(result, "_read_row_from_packet", None)
-    converters = getattr(result, "converters", None)
-    if original is None or not converters:
-        return
-    fast = _row_decoder(converters)
-
-    def first(packet: Any) -> tuple:
-        start = getattr(packet, "_position", None)
-        try:
-            ours = fast(packet)
-        except Exception:  # noqa: BLE001 - unexpected packet layout: use PyMySQL's decoder
-            ours = None
-        if start is not None:
-            packet._position = start
-        theirs = original(packet)
-        result._read_row_from_packet = fast if ours == theirs else original
-        return theirs
-
-    result._read_row_from_packet = first
-
-
 # -- query ------------------------------------------------------------------------------------------
 
 
@@ -296,10 +213,13 @@ def build_query(
     db = quote_identifier(database)
     columns = [
         "i.`uuid`", "iae.`event`", "iae.`start_time`", "iae.`finish_time`", "iae.`result`", "i.`hostname`",
-        "i.`user_id`", "i.`project_id`", "i.`node`", "i.`host`",
+        "i.`user_id`", "i.`project_id`", "COALESCE(NULLIF(i.`node`, ''), i.`host`)",
     ]  # fmt: skip
     if instance_type == "vm":
-        columns += ["i.`memory_mb`", "i.`root_gb`", "i.`vcpus`"]
+        # One text column for the flavor: a VM's rows repeat it, and one field parses faster than three.
+        columns.append(
+            "CONCAT_WS(',', IFNULL(i.`memory_mb`, 'NULL'), IFNULL(i.`root_gb`, 'NULL'), IFNULL(i.`vcpus`, 'NULL'))"
+        )
     sql = (
         f"SELECT {', '.join(columns)} FROM {db}.`instances` AS i "
         f"JOIN {db}.`instance_actions` AS ia ON i.`uuid` = ia.`instance_uuid` "
@@ -328,7 +248,7 @@ class CellStats:
     skipped_unfinished: int = 0
 
 
-def _cell_events(
+def _cell_batches(
     settings: DbSettings,
     connection: Any,
     database: str,
@@ -337,44 +257,33 @@ def _cell_events(
     vm: bool,
     include_unfinished: bool,
     stats: CellStats,
-) -> Iterator[InstanceEvent]:
+) -> Iterator[List[InstanceEvent]]:
+    """One cell's events in start-time order, in lists (one per read from the server)."""
     import pymysql
 
-    new = object.__new__
+    make = tuple.__new__
     cls = InstanceEvent
     empty: Dict[str, Any] = {}
+    flavors = _Flavors()
     events = skipped = 0
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            _install_row_decoder(cursor)
-            fetch = cursor.fetchmany
-            while True:
-                rows = fetch(FETCH_ROWS)
-                if not rows:
-                    break
-                for row in rows:
-                    if row[3] is None and not include_unfinished:
-                        skipped += 1
-                        continue
-                    event = new(cls)
-                    # Frozen dataclass: fill __dict__ directly (its __init__ costs 4x more per row).
-                    event.__dict__.update(
-                        instance_uuid=row[0],
-                        event=row[1],
-                        start_time=row[2],
-                        finish_time=row[3],
-                        result=row[4],
-                        instance_name=row[5],
-                        user_id=row[6],
-                        project_id=row[7],
-                        host=row[8] or row[9],
-                        properties={"memory_mb": row[10], "root_gb": row[11], "vcpus": row[12]}
-                        if vm
-                        else empty,
-                    )
-                    events += 1
-                    yield event
+            for rows in stream_rows(cursor):
+                if not include_unfinished:
+                    finished = [row for row in rows if row[3] is not None]
+                    skipped += len(rows) - len(finished)
+                    rows = finished
+                if vm:
+                    batch = [
+                        make(cls, (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], flavors[r[9]]))
+                        for r in rows
+                    ]
+                else:
+                    batch = [make(cls, (*row, empty)) for row in rows]
+                events += len(batch)
+                if batch:
+                    yield batch
     except pymysql.err.MySQLError as exc:
         raise database_error(settings, database, exc) from None
     finally:
@@ -386,8 +295,75 @@ def _cell_events(
             log.debug("closing %s: %s", database, exc)
 
 
+class _Flavors(dict):  # type: ignore[type-arg]
+    """``memory_mb,root_gb,vcpus`` text → the PROPERTIES dict, one shared dict per distinct flavor."""
+
+    def __missing__(self, text: str) -> Dict[str, Any]:
+        values = [None if part == "NULL" else int(part) for part in text.split(",")]
+        properties = dict(zip(("memory_mb", "root_gb", "vcpus"), values))
+        if len(self) < 4096:
+            self[text] = properties
+        return properties
+
+
 def _start_key(event: InstanceEvent) -> dt.datetime:
     return event.start_time or dt.datetime.min
+
+
+def _cut(batch: List[InstanceEvent], bound: dt.datetime, inclusive: bool) -> int:
+    """How many leading events of ``batch`` (sorted) start before ``bound`` (or at it, if inclusive)."""
+    lo, hi = 0, len(batch)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        key = _start_key(batch[mid])
+        if key < bound or (inclusive and key == bound):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def merge_cell_batches(streams: List[Iterator[List[InstanceEvent]]]) -> Iterator[List[InstanceEvent]]:
+    """Merge the cells' sorted batch streams into batches in (start time, cell, position) order.
+
+    The same order as :func:`heapq.merge` of the events (ties go to the earlier cell), at the cost of a
+    sort of each merged stretch instead of a heap operation per event. Each round emits everything up
+    to the smallest last key among the current batches: nothing after it can sort before it. All
+    streams are closed (their connections too) when done or abandoned.
+    """
+    try:
+        heads: List[Tuple[int, List[InstanceEvent]]] = []
+        for cell, stream in enumerate(streams):
+            batch = next(stream, None)
+            if batch:
+                heads.append((cell, batch))
+        while len(heads) > 1:
+            bound_cell, bound = min(
+                ((cell, _start_key(batch[-1])) for cell, batch in heads), key=lambda pair: (pair[1], pair[0])
+            )
+            parts = []
+            following = []
+            for cell, batch in heads:
+                cut = len(batch) if cell == bound_cell else _cut(batch, bound, cell < bound_cell)
+                if cut:
+                    parts.append(batch[:cut] if cut < len(batch) else batch)
+                rest = batch[cut:]
+                if not rest:
+                    rest = next(streams[cell], None) or []
+                if rest:
+                    following.append((cell, rest))
+            heads = following
+            if len(parts) == 1:
+                yield parts[0]
+            elif parts:
+                yield sorted([event for part in parts for event in part], key=_start_key)
+        if heads:
+            cell, batch = heads[0]
+            yield batch
+            yield from streams[cell]
+    finally:
+        for stream in streams:
+            stream.close()  # type: ignore[attr-defined]
 
 
 class DatabaseSource:
@@ -439,6 +415,11 @@ class DatabaseSource:
         self._connections = []
 
     def __iter__(self) -> Iterator[InstanceEvent]:
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self) -> Iterator[List[InstanceEvent]]:
+        """The events as lists in start-time order: the fast way through a pipeline of millions."""
         if not self._connections:
             self.open()
         vm = self.instance_type == "vm"
@@ -449,14 +430,12 @@ class DatabaseSource:
             )
             log.info("querying %s database %s", self.settings.server, database)
             streams.append(
-                _cell_events(
+                _cell_batches(
                     self.settings, connection, database, sql, params, vm, self.include_unfinished, stats
                 )
             )
         self._connections = []
-        if len(streams) == 1:
-            return streams[0]
-        return heapq.merge(*streams, key=_start_key)
+        return merge_cell_batches(streams)
 
     @property
     def skipped_unfinished(self) -> int:

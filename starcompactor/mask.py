@@ -18,7 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .errors import ConfigError
 
@@ -105,6 +105,26 @@ def load_key(
     return MaskingKey(secret, f"key file {path} (created now)")
 
 
+class _MaskCache(dict):  # type: ignore[type-arg]
+    """value → masked value, computed on first sight and remembered (up to ``limit`` values).
+
+    A dict subclass with ``__missing__``: a value seen before costs one subscript, which matters at five
+    fields per event and millions of events. Missing and empty values map to "".
+    """
+
+    def __init__(self, hash_bytes: Optional[Callable[[bytes], str]], limit: int = 1_000_000) -> None:
+        super().__init__({None: "", "": ""})
+        self._hash_bytes = hash_bytes
+        self._limit = limit
+
+    def __missing__(self, value: str) -> str:
+        hash_bytes = self._hash_bytes
+        masked = value if hash_bytes is None else hash_bytes(value.encode("utf-8", "surrogateescape"))
+        if len(self) < self._limit:
+            self[value] = masked
+        return masked
+
+
 class Masker:
     """Hash one field value with the chosen method; empty and missing values stay empty."""
 
@@ -115,32 +135,35 @@ class Masker:
             raise ConfigError(f"masking method {method} needs a key")
         self.method = method
         self.key = key
-        self._cache: Dict[str, str] = {}
         secret = key.secret if key else b""
+        hash_bytes: Optional[Callable[[bytes], str]] = None
         if method == "hmac-sha256":
-            self._hash = lambda value: hmac.new(secret, value, hashlib.sha256).hexdigest()[:32]
+            keyed = hmac.new(secret, digestmod=hashlib.sha256)  # key schedule once, copied per value
+
+            def hash_bytes(value: bytes) -> str:
+                digest = keyed.copy()
+                digest.update(value)
+                return digest.hexdigest()[:32]
+
         elif method == "sha2-salted":
-            self._hash = lambda value: hashlib.sha256(secret + value).hexdigest()[:32]
+
+            def hash_bytes(value: bytes) -> str:
+                return hashlib.sha256(secret + value).hexdigest()[:32]
+
         elif method == "sha1-raw":
-            self._hash = lambda value: hashlib.sha1(secret + value).hexdigest()  # noqa: S324 - legacy format
-        else:
-            self._hash = None
+
+            def hash_bytes(value: bytes) -> str:
+                return hashlib.sha1(secret + value).hexdigest()  # noqa: S324 - legacy format
+
+        self._hash = hash_bytes
+        self._cache = _MaskCache(hash_bytes)
 
     @property
     def fingerprint(self) -> Optional[str]:
         return self.key.fingerprint if self.key and self.method != "none" else None
 
     def __call__(self, value: Optional[str]) -> str:
-        if value is None or value == "":
-            return ""
-        if self._hash is None:
-            return value
-        cached = self._cache.get(value)
-        if cached is None:
-            cached = self._hash(value.encode("utf-8", "surrogateescape"))
-            if len(self._cache) < 1_000_000:
-                self._cache[value] = cached
-        return cached
+        return self._cache[value]
 
 
 _NATURAL = re.compile(r"(\d+)")
@@ -182,18 +205,28 @@ def mask_machine_events(
 
 
 def mask_instance_event(event: "InstanceEvent", masker: Masker) -> "InstanceEvent":
-    """Hash the five identifying fields of an instance event.
-
-    Called once per event on a path of millions of rows, so it copies ``__dict__`` instead of
-    :func:`dataclasses.replace` (which re-runs the frozen ``__init__``; 4x slower).
-    """
-    masked = object.__new__(type(event))
-    masked.__dict__.update(
-        event.__dict__,
+    """Hash the five identifying fields of an instance event."""
+    return event._replace(
         instance_uuid=masker(event.instance_uuid),
         instance_name=masker(event.instance_name),
         user_id=masker(event.user_id),
         project_id=masker(event.project_id),
         host=masker(event.host),
     )
-    return masked
+
+
+def mask_instance_batch(events: Iterable["InstanceEvent"], masker: Masker) -> List["InstanceEvent"]:
+    """:func:`mask_instance_event` over many events, for the paths of millions.
+
+    One comprehension, one cache subscript per field: a fifth of the cost of a call per field and
+    ``_replace`` per event.
+    """
+    from .events import InstanceEvent
+
+    mask = masker._cache
+    make = tuple.__new__
+    cls = InstanceEvent
+    return [
+        make(cls, (mask[e[0]], e[1], e[2], e[3], e[4], mask[e[5]], mask[e[6]], mask[e[7]], mask[e[8]], e[9]))
+        for e in events
+    ]
