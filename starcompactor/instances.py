@@ -31,15 +31,32 @@ def make_instance_trace(
     instance_type: str = "vm",
     progress: Optional[Callable[[int], None]] = None,
     extra: Optional[Dict[str, Any]] = None,
+    workers: int = 1,
 ) -> Dict[str, Any]:
     """Mask and write every event of ``source`` to ``output`` (atomically), then its manifest.
 
     ``progress`` is called with the number of events written since the last call (every batch).
+    ``workers`` > 1: a database source's rows are decoded, masked and formatted by that many worker
+    processes (line formats; see :mod:`starcompactor.instances_parallel`).
     Returns the manifest. On any error the output file is not created (or left as it was).
     """
+    from . import instances_parallel
+
     batches = getattr(source, "batches", None)
+    parallel = (
+        workers > 1 and callable(getattr(source, "chunk_streams", None)) and instances_parallel.supports(fmt)
+    )
     with open_writer(output, "instance", fmt, epoch) as writer:
-        for batch in batches() if callable(batches) else _batches(source):
+        if parallel:
+            instances_parallel.write_database_trace(
+                source,  # type: ignore[arg-type]
+                writer,
+                masker,
+                fmt,
+                workers=workers,
+                progress=progress,
+            )
+        for batch in () if parallel else batches() if callable(batches) else _batches(source):
             writer.write_all(mask_instance_batch(batch, masker))
             if progress is not None:
                 progress(len(batch))

@@ -36,6 +36,8 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
                        help="ask for the password on the terminal (a password is never taken from argv)")  # fmt: skip
     group.add_argument("--nova-databases", metavar="LIST",
                        help="comma-separated cell databases (overrides [default] nova_databases)")  # fmt: skip
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="processes decoding, masking and formatting rows (default: one per core; 1: none)")  # fmt: skip
     group.add_argument("--include-unfinished", action="store_true",
                        help="also write events with no finish time (skipped by default, as the original did)")  # fmt: skip
 
@@ -137,6 +139,20 @@ def progress_callback(args: argparse.Namespace) -> Optional[Callable[[int], None
     return bar.update
 
 
+def instance_workers(args: argparse.Namespace) -> int:
+    """``--workers`` for the database source (API: always 1); default one per core."""
+    if args.source != "db":
+        return 1
+    workers = getattr(args, "workers", None)
+    if workers is None:
+        from .parallel import default_workers
+
+        return default_workers()
+    if workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    return workers
+
+
 def run_instances(args: argparse.Namespace, *, password: Optional[str] = None) -> int:
     from .instances import make_instance_trace
 
@@ -155,6 +171,7 @@ def run_instances(args: argparse.Namespace, *, password: Optional[str] = None) -
             fmt=fmt,
             instance_type=args.instance_type,
             progress=progress_callback(args),
+            workers=instance_workers(args),
         )
     finally:
         close = getattr(source, "close", None)

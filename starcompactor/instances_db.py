@@ -25,12 +25,12 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import ConfigError, DatabaseError
 from .events import InstanceEvent
 from .mycnf import default_files, read_option_files
-from .mysql_rows import datetime_or_none, stream_rows
+from .mysql_rows import datetime_or_none, stream_chunks, stream_rows
 
 log = logging.getLogger(__name__)
 
@@ -261,26 +261,14 @@ def _cell_batches(
     """One cell's events in start-time order, in lists (one per read from the server)."""
     import pymysql
 
-    make = tuple.__new__
-    cls = InstanceEvent
-    empty: Dict[str, Any] = {}
-    flavors = _Flavors()
+    flavors = Flavors()
     events = skipped = 0
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             for rows in stream_rows(cursor):
-                if not include_unfinished:
-                    finished = [row for row in rows if row[3] is not None]
-                    skipped += len(rows) - len(finished)
-                    rows = finished
-                if vm:
-                    batch = [
-                        make(cls, (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], flavors[r[9]]))
-                        for r in rows
-                    ]
-                else:
-                    batch = [make(cls, (*row, empty)) for row in rows]
+                batch, dropped = rows_to_events(rows, vm, include_unfinished, flavors)
+                skipped += dropped
                 events += len(batch)
                 if batch:
                     yield batch
@@ -295,7 +283,30 @@ def _cell_batches(
             log.debug("closing %s: %s", database, exc)
 
 
-class _Flavors(dict):  # type: ignore[type-arg]
+_NO_PROPERTIES: Dict[str, Any] = {}
+
+
+def rows_to_events(
+    rows: List[tuple], vm: bool, include_unfinished: bool, flavors: "Flavors"
+) -> Tuple[List[InstanceEvent], int]:
+    """Rows of :func:`build_query` → (events, how many unfinished were left out)."""
+    skipped = 0
+    if not include_unfinished:
+        finished = [row for row in rows if row[3] is not None]
+        skipped = len(rows) - len(finished)
+        rows = finished
+    make = tuple.__new__
+    cls = InstanceEvent
+    if vm:
+        batch = [
+            make(cls, (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], flavors[r[9]])) for r in rows
+        ]
+    else:
+        batch = [make(cls, (*row, _NO_PROPERTIES)) for row in rows]
+    return batch, skipped
+
+
+class Flavors(dict):  # type: ignore[type-arg]
     """``memory_mb,root_gb,vcpus`` text → the PROPERTIES dict, one shared dict per distinct flavor."""
 
     def __missing__(self, text: str) -> Dict[str, Any]:
@@ -310,60 +321,81 @@ def _start_key(event: InstanceEvent) -> dt.datetime:
     return event.start_time or dt.datetime.min
 
 
-def _cut(batch: List[InstanceEvent], bound: dt.datetime, inclusive: bool) -> int:
-    """How many leading events of ``batch`` (sorted) start before ``bound`` (or at it, if inclusive)."""
+def _cut(batch: List[Any], bound: Any, inclusive: bool, key: Callable[[Any], Any]) -> int:
+    """How many leading items of ``batch`` (sorted) have a key below ``bound`` (or equal, if inclusive)."""
     lo, hi = 0, len(batch)
     while lo < hi:
         mid = (lo + hi) // 2
-        key = _start_key(batch[mid])
-        if key < bound or (inclusive and key == bound):
+        value = key(batch[mid])
+        if value < bound or (inclusive and value == bound):
             lo = mid + 1
         else:
             hi = mid
     return lo
 
 
-def merge_cell_batches(streams: List[Iterator[List[InstanceEvent]]]) -> Iterator[List[InstanceEvent]]:
-    """Merge the cells' sorted batch streams into batches in (start time, cell, position) order.
+def merge_sorted_batches(
+    streams: List[Iterator[List[Any]]], key: Callable[[Any], Any]
+) -> Iterator[List[Any]]:
+    """Merge streams of sorted batches into batches in (key, stream, position) order.
 
-    The same order as :func:`heapq.merge` of the events (ties go to the earlier cell), at the cost of a
-    sort of each merged stretch instead of a heap operation per event. Each round emits everything up
+    The same order as :func:`heapq.merge` of the items (ties go to the earlier stream), at the cost of a
+    sort of each merged stretch instead of a heap operation per item. Each round emits everything up
     to the smallest last key among the current batches: nothing after it can sort before it. All
     streams are closed (their connections too) when done or abandoned.
     """
     try:
-        heads: List[Tuple[int, List[InstanceEvent]]] = []
-        for cell, stream in enumerate(streams):
+        heads: List[Tuple[int, List[Any]]] = []
+        for index, stream in enumerate(streams):
             batch = next(stream, None)
             if batch:
-                heads.append((cell, batch))
+                heads.append((index, batch))
         while len(heads) > 1:
-            bound_cell, bound = min(
-                ((cell, _start_key(batch[-1])) for cell, batch in heads), key=lambda pair: (pair[1], pair[0])
-            )
+            bound, bound_index = min((key(batch[-1]), index) for index, batch in heads)
             parts = []
             following = []
-            for cell, batch in heads:
-                cut = len(batch) if cell == bound_cell else _cut(batch, bound, cell < bound_cell)
+            for index, batch in heads:
+                cut = len(batch) if index == bound_index else _cut(batch, bound, index < bound_index, key)
                 if cut:
                     parts.append(batch[:cut] if cut < len(batch) else batch)
                 rest = batch[cut:]
                 if not rest:
-                    rest = next(streams[cell], None) or []
+                    rest = next(streams[index], None) or []
                 if rest:
-                    following.append((cell, rest))
+                    following.append((index, rest))
             heads = following
             if len(parts) == 1:
                 yield parts[0]
             elif parts:
-                yield sorted([event for part in parts for event in part], key=_start_key)
+                yield sorted([item for part in parts for item in part], key=key)
         if heads:
-            cell, batch = heads[0]
+            index, batch = heads[0]
             yield batch
-            yield from streams[cell]
+            yield from streams[index]
     finally:
         for stream in streams:
             stream.close()  # type: ignore[attr-defined]
+
+
+def _cell_chunks(
+    settings: DbSettings, connection: Any, database: str, sql: str, params: List[Any]
+) -> Iterator[Tuple[Any, int, Any]]:
+    """One cell's result as undecoded chunks: ``(chunk, seq, converters)`` (see mysql_rows)."""
+    import pymysql
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            converters = getattr(cursor._result, "converters", None)
+            for chunk, seq in stream_chunks(cursor):
+                yield chunk, seq, converters
+    except pymysql.err.MySQLError as exc:
+        raise database_error(settings, database, exc) from None
+    finally:
+        try:
+            connection.close()
+        except Exception as exc:  # noqa: BLE001 - closing a broken connection
+            log.debug("closing %s: %s", database, exc)
 
 
 class DatabaseSource:
@@ -435,7 +467,21 @@ class DatabaseSource:
                 )
             )
         self._connections = []
-        return merge_cell_batches(streams)
+        return merge_sorted_batches(streams, _start_key)
+
+    def chunk_streams(self) -> List[Iterator[Tuple[Any, int, Any]]]:
+        """Per cell, the result as undecoded chunks (for :mod:`starcompactor.instances_parallel`)."""
+        if not self._connections:
+            self.open()
+        streams = []
+        for connection, database in zip(self._connections, self.databases):
+            sql, params = build_query(
+                database, start=self.start, end=self.end, instance_type=self.instance_type
+            )
+            log.info("querying %s database %s", self.settings.server, database)
+            streams.append(_cell_chunks(self.settings, connection, database, sql, params))
+        self._connections = []
+        return streams
 
     @property
     def skipped_unfinished(self) -> int:

@@ -331,6 +331,64 @@ class ResultStream:
                 self._result.connection = None
                 self._connection._force_close()
 
+    def packet_chunks(self) -> Iterator[Tuple[Any, int]]:
+        """The rest of the result as ``(chunk, seq)`` without decoding it, for decoding elsewhere.
+
+        ``chunk`` is either bytes holding whole row packets (headers included; ``seq`` is the sequence
+        id of the first, see :func:`parse_chunk`) or, for a row of 16 MB or more, a list with that row
+        decoded. The end of the result and error packets are handled here, sequence ids checked.
+        """
+        import pymysql.err
+        from pymysql.constants import CR
+
+        decoders = self._decoders
+        buf = b""
+        pos = 0
+        seq = self._seq
+        try:
+            while True:
+                data = self._more()
+                buf = buf[pos:] + data if pos < len(buf) else data
+                pos = start = 0
+                start_seq = seq
+                size = len(buf)
+                while pos + 4 <= size:
+                    length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+                    end = pos + 4 + length
+                    if end > size:
+                        break
+                    if buf[pos + 3] != seq:
+                        raise ProtocolError(f"packet sequence number {buf[pos + 3]}, expected {seq}")
+                    if length == _MAX_PACKET:
+                        if pos > start:
+                            yield buf[start:pos], start_seq
+                        payload, pos, seq, buf = self._long_packet(buf, pos, seq)
+                        yield [decode_row(payload, decoders)], seq
+                        start, start_seq, size = pos, seq, len(buf)
+                        continue
+                    first = buf[pos + 4]
+                    if (first == 0xFE and length < 9) or first == 0xFF:
+                        if pos > start:
+                            yield buf[start:pos], start_seq
+                        self._seq = (seq + 1) & 0xFF
+                        self._finish()
+                        if first == 0xFF:
+                            pymysql.err.raise_mysql_exception(buf[pos + 4 : end])
+                        return
+                    seq = (seq + 1) & 0xFF
+                    pos = end
+                if pos > start:
+                    yield buf[start:pos], start_seq
+        except (ProtocolError, IndexError) as exc:
+            raise pymysql.err.OperationalError(
+                CR.CR_SERVER_LOST, f"MySQL protocol error in a result row: {exc}"
+            ) from None
+        finally:
+            if self._result.unbuffered_active:
+                self._result.unbuffered_active = False
+                self._result.connection = None
+                self._connection._force_close()
+
     def _long_packet(self, buf: bytes, pos: int, seq: int) -> Tuple[bytes, int, int, bytes]:
         """Concatenate a payload split over packets of 0xFFFFFF bytes; returns (payload, pos, seq, buf)."""
         parts = []
@@ -339,10 +397,9 @@ class ResultStream:
                 buf = buf[pos:] + self._more()
                 pos = 0
             length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
-            if parts:  # the first header was checked by the caller
-                if buf[pos + 3] != seq:
-                    raise ProtocolError(f"packet sequence number {buf[pos + 3]}, expected {seq}")
-                seq = (seq + 1) & 0xFF
+            if buf[pos + 3] != seq:
+                raise ProtocolError(f"packet sequence number {buf[pos + 3]}, expected {seq}")
+            seq = (seq + 1) & 0xFF
             while len(buf) - pos < 4 + length:
                 buf = buf[pos:] + self._more()
                 pos = 0
@@ -382,6 +439,66 @@ def stream_rows(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[List[tupl
             result.unbuffered_active = False
             result.connection = None
             connection._force_close()
+
+
+def stream_chunks(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[Tuple[Any, int]]:
+    """Like :func:`stream_rows`, but rows after the first stay undecoded: ``(chunk, seq)`` pairs as
+    :meth:`ResultStream.packet_chunks` gives them, to be decoded by :func:`parse_chunk` (in another
+    process, say). Decoded batches (the first row; everything if PyMySQL's internals differ) come as
+    lists."""
+    decoders = _bulk_decoders(cursor)
+    if decoders is None:
+        for rows in _fetchmany(cursor, batch_rows):
+            yield rows, 0
+        return
+    connection = cursor.connection
+    result = cursor._result
+    try:
+        first = _first_row(result, decoders)
+        if first is None:
+            row = result.rows[0] if result.rows else None
+            if row is not None:
+                yield [row], 0
+                for rows in _fetchmany(cursor, batch_rows):
+                    yield rows, 0
+            return
+        yield [first], 0
+        if result.unbuffered_active:
+            yield from ResultStream(connection, result).packet_chunks()
+    finally:
+        if result.unbuffered_active:
+            result.unbuffered_active = False
+            result.connection = None
+            connection._force_close()
+
+
+_PARSERS: Dict[
+    Tuple[Converter, ...], Tuple[Callable[..., Tuple[int, int, int]], List[Callable[[bytes], Any]]]
+] = {}
+
+
+def parse_chunk(chunk: bytes, seq: int, converters: Sequence[Converter]) -> List[tuple]:
+    """The rows of a chunk of whole row packets from :meth:`ResultStream.packet_chunks`."""
+    key = tuple(converters)
+    parser = _PARSERS.get(key)
+    if parser is None:
+        parser = _PARSERS[key] = (packet_parser(converters), field_decoders(converters))
+    parse, decoders = parser
+    text = chunk.decode("latin-1")
+    rows: List[tuple] = []
+    append = rows.append
+    pos, size = 0, len(chunk)
+    while pos < size:
+        pos, seq, status = parse(chunk, text, pos, size, seq, append)
+        if status == MORE:
+            break
+        # a row with a field of 251 bytes or more (the rest was sorted out by packet_chunks)
+        end = pos + 4 + (chunk[pos] | chunk[pos + 1] << 8 | chunk[pos + 2] << 16)
+        append(decode_row(chunk[pos + 4 : end], decoders))
+        pos, seq = end, (seq + 1) & 0xFF
+    if pos != size:
+        raise ProtocolError(f"a chunk of row packets ends with {size - pos} bytes of a partial packet")
+    return rows
 
 
 def _bulk_decoders(cursor: Any) -> Optional[List[Callable[[bytes], Any]]]:

@@ -260,6 +260,48 @@ def instance_csv_lines(epoch: dt.datetime) -> Callable[[InstanceEvent], Optional
     return line
 
 
+def _csv_quoted_line(row: List[Any], dialect: str = "unix-lf") -> str:
+    buffer = io.StringIO()
+    if dialect == "excel":
+        csv.writer(buffer).writerow(row)
+    else:
+        csv.writer(buffer, lineterminator="\n").writerow(row)
+    return buffer.getvalue()
+
+
+def instance_line_formatter(
+    fmt: str, epoch: dt.datetime
+) -> Optional[Callable[[List[InstanceEvent]], List[str]]]:
+    """A function turning a batch of (masked) instance events into the lines the ``fmt`` writer writes
+    for them, or None for a format that is not lines of text (parquet).
+
+    The writers use it, and so do the worker processes of :mod:`starcompactor.instances_parallel`:
+    one implementation of each format.
+    """
+    if fmt == "csv":
+        line_of = instance_csv_lines(epoch)
+
+        def csv_lines(events: List[InstanceEvent]) -> List[str]:
+            lines = [line_of(event) for event in events]
+            if None in lines:
+                lines = [
+                    _csv_quoted_line(_csv_instance_row(event, epoch)) if line is None else line
+                    for event, line in zip(events, lines)
+                ]
+            return lines  # type: ignore[return-value]
+
+        return csv_lines
+    if fmt == "legacy-csv":
+        return lambda events: [_csv_quoted_line(_legacy_instance_row(e, epoch), "excel") for e in events]
+    if fmt == "jsonl":
+        option = orjson.OPT_APPEND_NEWLINE
+        return lambda events: [
+            orjson.dumps(instance_record(e, epoch), default=_json_default, option=option).decode("utf-8")
+            for e in events
+        ]
+    return None
+
+
 def _legacy_machine_row(event: MachineEvent, epoch: dt.datetime, rack_key: Optional[str]) -> List[str]:
     seconds = seconds_since(event.time, epoch, clamp=False)
     seconds_text = "-1" if seconds is not None and seconds < 0 else str(seconds)
@@ -393,6 +435,18 @@ class TraceWriter:
             if self.last is None or high > self.last:
                 self.last = high
 
+    def add_counts(self, counts: Dict[str, int], first: Any, last: Any) -> None:
+        """Fold in what was written elsewhere (by worker processes): counts by event, time range."""
+        self.counts.update(counts)
+        if first is not None and (self.first is None or first < self.first):
+            self.first = first
+        if last is not None and (self.last is None or last > self.last):
+            self.last = last
+
+    def write_lines(self, text: str) -> None:
+        """Write text made by :func:`instance_line_formatter` for this writer's format."""
+        self._handle.write(text.encode("utf-8") if self.binary else text)
+
     def write_all(self, events: Iterable[Any], progress: Optional[Callable[[int], None]] = None) -> None:
         """Write every event; ``progress(n)`` is called every :attr:`PROGRESS_STEP` events and at the end."""
         step = self.PROGRESS_STEP
@@ -425,8 +479,6 @@ class TraceWriter:
 class CsvWriter(TraceWriter):
     """PROPERTIES as JSON, empty cells for missing values, ISO times, whole seconds as integers."""
 
-    _line_of: Optional[Callable[[InstanceEvent], Optional[str]]] = None
-
     def open(self, handle: IO[Any]) -> None:
         self._handle = handle
         self._csv = csv.writer(handle, lineterminator="\n")
@@ -436,34 +488,21 @@ class CsvWriter(TraceWriter):
         if self.kind != "instance":
             super().write_all(events, progress)
             return
-        # The instance trace can have tens of millions of rows: comprehensions over each batch.
-        if self._line_of is None:
-            self._line_of = instance_csv_lines(self.epoch)
-        line_of = self._line_of
+        # The instance trace can have tens of millions of rows: formatted a batch at a time.
+        format_lines = self._formatter()
         iterator = iter(events)
         while True:
             batch = list(islice(iterator, self.PROGRESS_STEP))
             if not batch:
                 return
             self._count(batch)
-            lines = [line_of(event) for event in batch]
-            if None in lines:
-                lines = [self._quoted_line(e) if line is None else line for e, line in zip(batch, lines)]
-            self._handle.write("".join(lines))
+            self._handle.write("".join(format_lines(batch)))
             if progress is not None:
                 progress(len(batch))
 
-    def _quoted_line(self, event: Any) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerow(_csv_instance_row(event, self.epoch))
-        return buffer.getvalue()
-
     def write_event(self, event: Any) -> None:
         if self.kind == "instance":
-            if self._line_of is None:
-                self._line_of = instance_csv_lines(self.epoch)
-            line = self._line_of(event)
-            self._handle.write(self._quoted_line(event) if line is None else line)
+            self._handle.write(self._formatter()([event])[0])
             return
         record = self.record(event)
         row = []
@@ -478,6 +517,13 @@ class CsvWriter(TraceWriter):
             else:
                 row.append(value)
         self._csv.writerow(row)
+
+    def _formatter(self) -> Callable[[List[InstanceEvent]], List[str]]:
+        if self._format_lines is None:
+            self._format_lines = instance_line_formatter("csv", self.epoch)
+        return self._format_lines  # type: ignore[return-value]
+
+    _format_lines: Optional[Callable[[List[InstanceEvent]], List[str]]] = None
 
 
 class LegacyCsvWriter(TraceWriter):

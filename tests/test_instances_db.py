@@ -18,6 +18,9 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import as_tuples
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from starcompactor.errors import ConfigError, DatabaseError
 from starcompactor.instances import make_instance_trace
@@ -422,3 +425,63 @@ def test_the_join_matches_the_mysql_client(nova):
     assert [(r[0], r[1], r[2]) for r in rows] == [
         (e[0], e[1], str(e[2])) for e in EXPECTED_ALL if e[0] in (U1, U2, U3)
     ]
+
+
+# -- merging cells, worker processes ------------------------------------------------------------------
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(st.tuples(st.integers(0, 6), st.integers(1, 4))), min_size=1, max_size=4), st.randoms()
+)
+def test_batch_merge_is_heapq_merge_of_the_items(cells, rnd):
+    """Cells as sorted streams cut into random batches merge exactly as heapq.merge merges the items."""
+    import heapq
+
+    from starcompactor.instances_db import merge_sorted_batches
+
+    items = [sorted((key, cell, n) for n, (key, _) in enumerate(rows)) for cell, rows in enumerate(cells)]
+    sizes = [[size for _, size in rows] for rows in cells]
+
+    def batches(cell):
+        rows, i = items[cell], 0
+        for size in sizes[cell]:
+            if i < len(rows):
+                yield rows[i : i + size]
+                i += size
+        if i < len(rows):
+            yield rows[i:]
+
+    expected = list(heapq.merge(*items, key=lambda item: item[0]))
+    got = [
+        item
+        for batch in merge_sorted_batches([batches(c) for c in range(len(items))], lambda item: item[0])
+        for item in batch
+    ]
+    assert got == expected
+
+
+def test_batch_masking_equals_event_masking():
+    from starcompactor.events import InstanceEvent
+    from starcompactor.mask import mask_instance_batch, mask_instance_event
+
+    masker = Masker("hmac-sha256", MaskingKey(b"k", "test"))
+    events = [InstanceEvent(*row) for row in EXPECTED_ALL] + [
+        InstanceEvent("", "e", None, None, None, None, None, None, None)
+    ]
+    assert mask_instance_batch(events, masker) == [mask_instance_event(e, masker) for e in events]
+    assert all(type(e) is InstanceEvent for e in mask_instance_batch(events, masker))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "legacy-csv", "jsonl"])
+@pytest.mark.parametrize("cells", [[CELL_A, CELL_B], [CELL_A]])
+def test_worker_processes_write_the_same_trace(nova, tmp_path, fmt, cells):
+    masker = Masker("hmac-sha256", MaskingKey(b"k", "test"))
+    outputs = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}.out"
+        source = DatabaseSource(settings(nova), cells, include_unfinished=True).open()
+        manifest = make_instance_trace(source, str(out), masker=masker, epoch=EPOCH, fmt=fmt, workers=workers)
+        outputs.append((out.read_bytes(), manifest["counts"], manifest["time_range"], manifest["inputs"]))
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0].count(b"\n") == (len(EXPECTED_ALL) if len(cells) == 2 else 4) + (fmt != "jsonl")

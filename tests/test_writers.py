@@ -7,6 +7,8 @@ from pathlib import Path
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from starcompactor.events import InstanceEvent, MachineEvent
 from starcompactor.writers import base_manifest, open_writer, write_manifest
@@ -128,3 +130,49 @@ def test_manifest(tmp_path):
     assert data["inputs"] == [{"name": "x", "snapshot_time": "2024-01-01T00:00:00"}]
     assert data["masking"] == {"method": "hmac-sha256", "key_fingerprint": "abcd"}
     assert write_manifest("-", manifest) is None
+
+
+# -- the fast csv path against csv.writer --------------------------------------------------------------
+
+
+_times = st.one_of(
+    st.none(),
+    st.datetimes(min_value=D(1970, 1, 1), max_value=D(2100, 1, 1)),
+    st.datetimes(min_value=D(2015, 9, 16), max_value=D(2015, 9, 18)).map(lambda d: d.replace(microsecond=0)),
+)
+_texts = st.one_of(
+    st.none(), st.text(max_size=12), st.sampled_from(["a,b", 'q"q', "l\nl", "r\rr", "", "Success"])
+)
+_instance_events = st.builds(
+    InstanceEvent, _texts, _texts, _times, _times, _texts, _texts, _texts, _texts, _texts,
+    st.one_of(st.just({}), st.dictionaries(st.sampled_from(["memory_mb", "vcpus"]), st.integers(0, 10**6))),
+)  # fmt: skip
+_epochs = st.sampled_from([EPOCH, D(2015, 9, 17, 13, 5, 7), D(2015, 9, 17, 0, 0, 0, 250000)])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_instance_events, max_size=20), _epochs)
+def test_csv_instance_lines_equal_csv_writer_output(events, epoch):
+    """csv lines built without csv.writer (and times without isoformat) are what csv.writer writes."""
+    import csv
+    import io
+
+    from starcompactor.writers import _csv_instance_row, instance_line_formatter
+
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    for event in events:
+        writer.writerow(_csv_instance_row(event, epoch))
+    format_lines = instance_line_formatter("csv", epoch)
+    assert "".join(format_lines(events)) == expected.getvalue()
+    assert "".join(format_lines(events)) == expected.getvalue()  # again, from the caches
+
+
+def test_epoch_clock_matches_datetime_arithmetic():
+    from starcompactor.writers import EpochClock
+
+    for epoch in (EPOCH, D(2015, 9, 17, 13, 5, 7)):
+        clock = EpochClock(epoch)
+        for time in (D(1999, 12, 31, 23, 59, 59), epoch, D(2015, 9, 17, 13, 5, 6), D(2024, 2, 29, 0, 0, 1)):
+            seconds = int((time - epoch).total_seconds())
+            assert clock.stamp(time) == (time.isoformat(), -1 if seconds < 0 else seconds, seconds)

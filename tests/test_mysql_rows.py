@@ -1,0 +1,162 @@
+"""Bulk reading of streamed results (mysql_rows) against PyMySQL's own reading of the same rows, on the
+REAL MariaDB of the session fixture: random text, bytes, NULLs, long fields, zero dates, 16 MB rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import warnings
+
+import pymysql
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from starcompactor import mysql_rows
+from starcompactor.instances_db import _conversions
+
+DB = "mr_rows"
+TABLE = f"""
+CREATE TABLE `{DB}`.t (
+  id INT PRIMARY KEY,
+  s VARCHAR(300) CHARACTER SET utf8mb4,
+  b VARBINARY(300),
+  long_text MEDIUMTEXT CHARACTER SET utf8mb4,
+  n BIGINT,
+  d DATETIME,
+  blob_ LONGBLOB
+)"""
+
+
+@pytest.fixture(scope="module")
+def db(mariadb):
+    mariadb.sql(f"DROP DATABASE IF EXISTS `{DB}`; CREATE DATABASE `{DB}`; {TABLE};")
+    yield mariadb
+    mariadb.sql(f"DROP DATABASE IF EXISTS `{DB}`")
+
+
+def connect(db, unbuffered=True):
+    return pymysql.connect(
+        unix_socket=db.socket, user="root", database=DB, charset="utf8mb4", autocommit=True,
+        conv=_conversions(), init_command="SET SESSION sql_mode = ''",
+        cursorclass=pymysql.cursors.SSCursor if unbuffered else pymysql.cursors.Cursor,
+    )  # fmt: skip
+
+
+def load(db, rows):
+    with connect(db, unbuffered=False) as conn, conn.cursor() as cur:
+        cur.execute("DELETE FROM t")
+        cur.executemany("INSERT INTO t VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+
+
+def pymysql_rows(db):
+    with connect(db, unbuffered=False) as conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM t ORDER BY id")
+        return list(cur.fetchall())
+
+
+def bulk_rows(db):
+    with connect(db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM t ORDER BY id")
+        return [row for batch in mysql_rows.stream_rows(cur) for row in batch]
+
+
+def chunk_rows(db):
+    """The worker-process path: undecoded chunks, decoded by parse_chunk."""
+    with connect(db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM t ORDER BY id")
+        converters = cur._result.converters
+        out = []
+        for chunk, seq in mysql_rows.stream_chunks(cur):
+            out.extend(mysql_rows.parse_chunk(chunk, seq, converters) if isinstance(chunk, bytes) else chunk)
+        return out
+
+
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=300)
+long_text = st.one_of(
+    st.none(), st.text(max_size=5), st.text(alphabet="aé€😀", min_size=200, max_size=30_000)
+)
+dates = st.one_of(
+    st.none(),
+    st.just("0000-00-00 00:00:00"),
+    st.datetimes(min_value=dt.datetime(1000, 1, 1), max_value=dt.datetime(9999, 12, 31)).map(
+        lambda d: d.replace(microsecond=0)
+    ),
+)
+row = st.tuples(
+    st.one_of(st.none(), text), st.one_of(st.none(), st.binary(max_size=300)), long_text,
+    st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)), dates, st.one_of(st.none(), st.binary(max_size=2000)),
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(row, min_size=1, max_size=25))
+def test_random_rows_read_in_bulk_equal_pymysqls_reading(db, rows):
+    load(db, [(i, *r) for i, r in enumerate(rows)])
+    expected = pymysql_rows(db)
+    assert bulk_rows(db) == expected
+    assert chunk_rows(db) == expected
+
+
+def test_many_reads_long_fields_and_a_16_mb_row(db):
+    rows = [(i, f"name-{i}", bytes([i % 256]) * (i % 7), "é" * (i % 300), i * 7919, "2024-02-29 23:59:59", None)
+            for i in range(20_000)]  # fmt: skip
+    rows[777] = (777, "x", b"", "y" * 70_000, None, None, b"\xfb\xfe\xff" * 6_000_000)  # 18 MB: 2 packets
+    load(db, rows)
+    expected = pymysql_rows(db)
+    got = bulk_rows(db)
+    assert len(got) == 20_000 and got == expected
+    assert len(got[777][6]) == 18_000_000
+    assert chunk_rows(db) == expected
+
+
+def test_type_checks_and_empty_result(db):
+    load(db, [(1, "a", b"b", "c", 5, "2020-01-02 03:04:05", b"z")])
+    (row,) = bulk_rows(db)
+    assert row == (1, "a", b"b", "c", 5, dt.datetime(2020, 1, 2, 3, 4, 5), b"z")
+    load(db, [])
+    assert bulk_rows(db) == [] and chunk_rows(db) == []
+
+
+def test_abandoning_a_stream_closes_the_connection_quietly(db):
+    load(db, [(i, "v", None, None, i, None, None) for i in range(50_000)])
+    conn = connect(db)
+    cur = conn.cursor()
+    cur.execute("SELECT * FROM t ORDER BY id")
+    stream = mysql_rows.stream_rows(cur)
+    next(stream)
+    next(stream)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stream.close()
+        cur.close()  # must not try to read the rest of the result through the closed socket
+        del cur, stream
+        gc.collect()
+    assert not conn.open
+
+
+def test_server_error_mid_result_is_pymysqls_exception(db):
+    # MAX_STATEMENT_TIME kills the query while rows stream: the error packet comes after some rows.
+    load(db, [(i, "v", None, None, i, None, None) for i in range(200)])
+    with connect(db) as conn, conn.cursor() as cur:
+        # ~2 s of rows, one per 10 ms; the limit is 0.5 s
+        cur.execute("SET STATEMENT max_statement_time=0.5 FOR SELECT SLEEP(0.01), id FROM t")
+        with pytest.raises(pymysql.err.OperationalError) as info:
+            for _ in mysql_rows.stream_rows(cur):
+                pass
+        assert info.value.args[0] == 1969  # ER_STATEMENT_TIMEOUT
+
+
+def test_other_pymysql_internals_fall_back_to_fetchmany(db, monkeypatch):
+    load(db, [(i, "v", None, None, i, None, None) for i in range(10)])
+    with connect(db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM t ORDER BY id")
+
+        class ReadOnly:  # a file without read1, as a different PyMySQL might have
+            def __init__(self, raw):
+                self.read = raw.read
+                self.close = raw.close
+
+        monkeypatch.setattr(conn, "_rfile", ReadOnly(conn._rfile))
+        rows = [row for batch in mysql_rows.stream_rows(cur) for row in batch]
+    assert [r[0] for r in rows] == list(range(10))
