@@ -7,8 +7,9 @@ Starts a private MariaDB (tests/mariadb.py), loads the real Nova schema, generat
 INSERT … SELECT from MariaDB's seq_1_to_N tables, then times in the same run:
 
 * ``mysql --batch -e '<the join>' > /dev/null`` — the SQL text our source sends (build_query);
-* ``python -m starcompactor instances --source db … OUT`` (csv, hmac-sha256), and its peak RSS at N/4
-  and N events (flat memory: the cursor is unbuffered);
+* ``python -m starcompactor instances --source db --workers W … OUT`` (csv, hmac-sha256) for each W of
+  ``--workers`` (default 1 and 2), and its peak RSS at N/4 and N events (flat memory: the cursor is
+  unbuffered);
 * the API source against tests/nova_api_server.py with a fixed latency per request, --concurrency 8 vs 1.
 """
 
@@ -62,7 +63,7 @@ def timed(args, **kwargs):
     return time.perf_counter() - start, usage.ru_maxrss / 1024
 
 
-def database_benchmark(events: int, work: Path) -> None:
+def database_benchmark(events: int, work: Path, rounds: int = 3, worker_counts=(1, 2)) -> None:
     os.environ["TMPDIR"] = str(work / "tmp")  # mariadbd's temporary tables, not the shared /tmp
     (work / "tmp").mkdir()
     server = MariaDB(str(work / "db")).start()
@@ -92,30 +93,39 @@ def database_benchmark(events: int, work: Path) -> None:
             sql,
         ]
         rows = []
-        for round_ in (1, 2):
+        for round_ in range(1, rounds + 1):
             with open(os.devnull, "wb") as null:
                 base, base_rss = timed(client, stdout=null)
-            mine, mine_rss = timed([*ours, str(work / "out.csv")], cwd=work)
-            rows.append((round_, base, base_rss, mine, mine_rss))
-            print(f"round {round_}: mysql --batch {base:.1f} s ({base_rss:.0f} MB), ours {mine:.1f} s "
-                  f"({mine_rss:.0f} MB) -> speed ratio {base / mine:.2f}", flush=True)  # fmt: skip
+            runs = []
+            for workers in worker_counts:
+                mine, mine_rss = timed([*ours, "--workers", str(workers), str(work / "out.csv")], cwd=work)
+                runs.append((workers, mine, mine_rss))
+            rows.append((round_, base, base_rss, runs))
+            print(f"round {round_}: mysql --batch {base:.1f} s ({base_rss:.0f} MB); ours "
+                  + ", ".join(f"--workers {w}: {t:.1f} s ({r:.0f} MB, ratio {base / t:.2f})" for w, t, r in runs),
+                  flush=True)  # fmt: skip
         with open(work / "out.csv", "rb") as handle:  # streamed: a fork inherits the parent's peak RSS
             lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1
         assert lines == events, (lines, events)
         # flat memory: a quarter of the events through the same path
         quarter = events // 4
         server.sql(f"SET FOREIGN_KEY_CHECKS=0; DELETE FROM {DB}.instance_actions_events WHERE id > {quarter}")
-        small, small_rss = timed([*ours, str(work / "small.csv")], cwd=work)
+        small, small_rss = timed([*ours, "--workers", "1", str(work / "small.csv")], cwd=work)
+        full_rss = [r for w, _, r in rows[-1][3] if w == 1] or [rows[-1][3][0][2]]
         print(
-            f"peak RSS: {small_rss:.0f} MB at {quarter:,} events, {rows[-1][4]:.0f} MB at {events:,} events"
+            f"peak RSS (--workers 1): {small_rss:.0f} MB at {quarter:,} events, {full_rss[0]:.0f} MB at {events:,} events"
         )
-        print(
-            "\n| round | mysql --batch -e (s) | ours (s) | ratio (mysql / ours) | mysql RSS (MB) | our RSS (MB) |"
+        header = (
+            "| round | mysql --batch -e (s) | "
+            + " | ".join(f"ours, --workers {w} (s) | ratio" for w in worker_counts)
+            + " | mysql RSS (MB) | our RSS (MB) |"
         )
-        print("|---|---|---|---|---|---|")
-        for round_, base, base_rss, mine, mine_rss in rows:
+        print("\n" + header)
+        print("|" + "---|" * (header.count("|") - 1))
+        for round_, base, base_rss, runs in rows:
+            cells = " | ".join(f"{t:.1f} | {base / t:.2f}" for _, t, _ in runs)
             print(
-                f"| {round_} | {base:.1f} | {mine:.1f} | {base / mine:.2f} | {base_rss:.0f} | {mine_rss:.0f} |"
+                f"| {round_} | {base:.1f} | {cells} | {base_rss:.0f} | {'/'.join(f'{r:.0f}' for _, _, r in runs)} |"
             )
     finally:
         server.stop()
@@ -180,12 +190,16 @@ def main() -> None:
     parser.add_argument("--servers", type=int, default=1000)
     parser.add_argument("--actions", type=int, default=5)
     parser.add_argument("--latency", type=float, default=0.02)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", default="1,2", help="comma-separated --workers values to time")
     parser.add_argument("--skip-db", action="store_true")
     parser.add_argument("--skip-api", action="store_true")
     args = parser.parse_args()
     if not args.skip_db:
         with tempfile.TemporaryDirectory(prefix="ie-bench-") as work:
-            database_benchmark(args.events, Path(work))
+            database_benchmark(
+                args.events, Path(work), args.rounds, [int(w) for w in args.workers.split(",")]
+            )
     if not args.skip_api:
         api_benchmark(args.servers, args.actions, args.latency)
 

@@ -61,8 +61,10 @@ def _format_chunk(
     starts = [event[2] for event in masked if event[2] is not None]
     first, last = (min(starts), max(starts)) if starts else (None, None)
     if with_keys:
+        # exact integer microseconds (they pickle faster than datetimes); no start time sorts first
+        microsecond = dt.timedelta(microseconds=1)
         minimum = dt.datetime.min
-        payload: Any = [(event[2] or minimum, line) for event, line in zip(masked, lines)]
+        payload: Any = ([((event[2] or minimum) - minimum) // microsecond for event in masked], lines)
     else:
         payload = "".join(lines)
     return payload, len(masked), skipped, counts, first, last
@@ -133,6 +135,8 @@ def _cell_results(
 
     def collect() -> Any:
         payload, events, skipped, counts, first, last = pending.popleft().result()
+        if with_keys:
+            payload = list(zip(*payload))
         stats.events += events
         stats.skipped_unfinished += skipped
         writer.add_counts(counts, first, last)

@@ -106,13 +106,14 @@ def load_key(
 
 
 class _MaskCache(dict):  # type: ignore[type-arg]
-    """value → masked value, computed on first sight and remembered (up to ``limit`` values).
+    """value → masked value, computed on first sight and remembered.
 
     A dict subclass with ``__missing__``: a value seen before costs one subscript, which matters at five
-    fields per event and millions of events. Missing and empty values map to "".
+    fields per event and millions of events. Missing and empty values map to "". When ``limit`` values
+    are held the cache starts over, so memory stays bounded (~50 MB) however many instances a cloud had.
     """
 
-    def __init__(self, hash_bytes: Optional[Callable[[bytes], str]], limit: int = 1_000_000) -> None:
+    def __init__(self, hash_bytes: Optional[Callable[[bytes], str]], limit: int = 1 << 18) -> None:
         super().__init__({None: "", "": ""})
         self._hash_bytes = hash_bytes
         self._limit = limit
@@ -120,8 +121,10 @@ class _MaskCache(dict):  # type: ignore[type-arg]
     def __missing__(self, value: str) -> str:
         hash_bytes = self._hash_bytes
         masked = value if hash_bytes is None else hash_bytes(value.encode("utf-8", "surrogateescape"))
-        if len(self) < self._limit:
-            self[value] = masked
+        if len(self) >= self._limit:
+            self.clear()
+            self.update({None: "", "": ""})
+        self[value] = masked
         return masked
 
 

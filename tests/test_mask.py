@@ -109,3 +109,13 @@ def test_mask_machine_events_ranks_racks_over_all_events():
     assert [e.properties for e in masked] == [{"rack": 1}, {"rack": 0}, {}]
     assert masked[0].host == hashlib.sha256(b"chameleonh1").hexdigest()[:32]
     assert events[0].properties == {"rack": "r10"}  # inputs untouched
+
+
+def test_cache_starts_over_when_full_and_values_stay_right():
+    from starcompactor.mask import _MaskCache
+
+    masker = Masker("hmac-sha256", MaskingKey(b"k", "test"))
+    small = _MaskCache(masker._hash, limit=4)
+    values = [f"v{i}" for i in range(10)]
+    assert [small[v] for v in values] == [masker(v) for v in values]
+    assert len(small) <= 4 and small[None] == "" and small[""] == ""
