@@ -6,8 +6,9 @@ One row per ``instance_actions_events`` row::
                 JOIN instance_actions_events iae ON ia.id = iae.action_id
 
 Each cell database gets its own connection and a server-side (unbuffered) cursor, ordered by event start
-time in SQL; the cells are merged in time order while streaming (:func:`heapq.merge`), so memory stays
-flat however many events there are.
+time in SQL; the cells are merged in time order while streaming (:func:`merge_sorted_batches`), so
+memory stays flat however many events there are. Rows are read in bulk by :mod:`starcompactor.mysql_rows`
+and handed on in batches (lists), which is what keeps the per-event cost of the pipeline low.
 
 ``HOST_NAME (PHYSICAL)`` is ``instances.node`` — the hypervisor_hostname for a VM, the Ironic node uuid
 for bare metal — because that is the host key of the machine trace (SPEC §1.2). ``instances.host`` (the
