@@ -215,13 +215,14 @@ def test_unknown_database_is_one_clear_error_and_no_output(nova, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_table_midway_leaves_no_output(nova, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_missing_table_midway_leaves_no_output(nova, tmp_path, workers):
     nova.sql("DROP DATABASE IF EXISTS ie_empty; CREATE DATABASE ie_empty;")
     try:
         out = tmp_path / "out.csv"
         source = DatabaseSource(settings(nova), [CELL_A, "ie_empty"]).open()
         with pytest.raises(DatabaseError) as info:
-            make_instance_trace(source, str(out), masker=Masker("none"), epoch=EPOCH)
+            make_instance_trace(source, str(out), masker=Masker("none"), epoch=EPOCH, workers=workers)
         assert "database ie_empty: Table 'ie_empty.instances' doesn't exist (MySQL error 1146)" in str(
             info.value
         )
