@@ -159,6 +159,7 @@ def run_instances(args: argparse.Namespace, *, password: Optional[str] = None) -
     config = resolve_config(args)
     if getattr(args, "concurrency", 8) is not None and getattr(args, "concurrency", 8) < 1:
         raise ConfigError("--concurrency must be at least 1")
+    workers = instance_workers(args)
     masker = resolve_masker(args)
     source = database_source(args, config, password=password) if args.source == "db" else api_source(args)
     fmt = output_format(args)
@@ -171,7 +172,7 @@ def run_instances(args: argparse.Namespace, *, password: Optional[str] = None) -
             fmt=fmt,
             instance_type=args.instance_type,
             progress=progress_callback(args),
-            workers=instance_workers(args),
+            workers=workers,
         )
     finally:
         close = getattr(source, "close", None)

@@ -352,6 +352,29 @@ def test_unknown_database_from_the_command_line(nova, tmp_path):
     assert not out.exists()
 
 
+def test_cli_writes_with_workers_and_rejects_zero_before_touching_keys(nova, tmp_path):
+    cnf = tmp_path / "client.cnf"
+    cnf.write_text("[client]\nuser=root\n")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    common = [
+        "instances",
+        "--defaults-file",
+        str(cnf),
+        "--db-socket",
+        nova.socket,
+        "--nova-databases",
+        f"{CELL_A},{CELL_B}",
+    ]
+    done = run_cli(*common, "--workers", "0", str(tmp_path / "zero.csv"), env=env)
+    assert done.returncode == 1 and done.stderr.strip().endswith("--workers must be at least 1")
+    assert not (tmp_path / "config").exists() and not (tmp_path / "zero.csv").exists()
+    for workers in ("1", "2"):
+        done = run_cli(*common, "--workers", workers, "--quiet", str(tmp_path / f"w{workers}.csv"), env=env)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "w1.csv").read_bytes() == (tmp_path / "w2.csv").read_bytes()
+    assert (tmp_path / "w1.csv").read_text().count("\n") == 1 + len(FINISHED)
+
+
 def test_unreachable_server_names_it(tmp_path):
     settings = DbSettings(host="127.0.0.1", port=1, user="x", connect_timeout=2)
     with pytest.raises(DatabaseError) as info:
