@@ -49,7 +49,7 @@ def find_client() -> Optional[str]:
 class MariaDB:
     """Start with :meth:`start`, stop with :meth:`stop`; root over the socket, no password."""
 
-    def __init__(self, base: Optional[str] = None) -> None:
+    def __init__(self, base: Optional[str] = None, *, server_args: Sequence[str] = ()) -> None:
         self.server = find_server()
         if self.server is None:
             raise RuntimeError("no mariadbd on this machine (apt-get install mariadb-server)")
@@ -57,6 +57,8 @@ class MariaDB:
         self.datadir = self.base / "data"
         self.socket = str(self.base / "mysqld.sock")
         self.proc: Optional[subprocess.Popen] = None
+        #: extra mariadbd options; a ``--port=…`` among them turns networking on (127.0.0.1 only)
+        self.server_args = list(server_args)
 
     def start(self) -> MariaDB:
         install = shutil.which("mariadb-install-db") or shutil.which("mysql_install_db")
@@ -71,10 +73,10 @@ class MariaDB:
         )  # fmt: skip
         self.proc = subprocess.Popen(
             [self.server, "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
-             "--skip-networking", f"--pid-file={self.base / 'mysqld.pid'}", f"--log-error={self.base / 'error.log'}",
+             *self._network_args(), f"--pid-file={self.base / 'mysqld.pid'}", f"--log-error={self.base / 'error.log'}",
              "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M", "--innodb-flush-log-at-trx-commit=0",
              "--skip-log-bin", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
-             "--max-allowed-packet=256M", *user],
+             "--max-allowed-packet=256M", *user, *self.server_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -90,6 +92,11 @@ class MariaDB:
                     pass
             time.sleep(0.1)
         raise RuntimeError("mariadbd did not come up within 60 s")
+
+    def _network_args(self) -> List[str]:
+        if any(arg.startswith("--port=") for arg in self.server_args):
+            return ["--bind-address=127.0.0.1"]
+        return ["--skip-networking"]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

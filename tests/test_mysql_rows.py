@@ -160,3 +160,75 @@ def test_other_pymysql_internals_fall_back_to_fetchmany(db, monkeypatch):
         monkeypatch.setattr(conn, "_rfile", ReadOnly(conn._rfile))
         rows = [row for batch in mysql_rows.stream_rows(cur) for row in batch]
     assert [r[0] for r in rows] == list(range(10))
+
+
+# -- over TCP with TLS, as against a remote server -----------------------------------------------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tls_server(mariadb, tmp_path_factory):
+    """A second MariaDB listening on 127.0.0.1 with a self-signed certificate and a user that needs TLS."""
+    import shutil
+    import subprocess
+
+    from mariadb import MariaDB
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl to make a certificate")
+    base = tmp_path_factory.mktemp("tls")
+    cert, key = base / "cert.pem", base / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    port = _free_port()
+    server = MariaDB(
+        str(base / "db"),
+        server_args=[f"--port={port}", f"--ssl-cert={cert}", f"--ssl-key={key}", f"--ssl-ca={cert}"],
+    ).start()
+    server.sql(
+        f"CREATE DATABASE `{DB}`; {TABLE}; CREATE USER 'tls'@'127.0.0.1' IDENTIFIED BY 'pw' REQUIRE SSL; "
+        f"GRANT ALL ON `{DB}`.* TO 'tls'@'127.0.0.1';"
+    )
+    yield server, port, cert
+    server.stop()
+
+
+def test_rows_over_tls_from_option_file_settings(tls_server, tmp_path, monkeypatch):
+    from starcompactor.instances_db import connect as db_connect
+    from starcompactor.instances_db import resolve_settings
+
+    server, port, cert = tls_server
+    cnf = tmp_path / "client.cnf"
+    cnf.write_text(
+        f"[client]\nhost=127.0.0.1\nport={port}\nuser=tls\npassword=pw\nssl-ca={cert}\nssl-verify-server-cert\n"
+    )
+    settings_ = resolve_settings(defaults_file=str(cnf))
+    rows = [
+        (i, "é" * (i % 5), bytes([i % 256]), "x" * (i * 37 % 400), i, "2024-01-01 00:00:00", None)
+        for i in range(5000)
+    ]
+    with pymysql.connect(host="127.0.0.1", port=port, user="tls", password="pw", database=DB, ssl={"ca": str(cert)},
+                         conv=_conversions(), autocommit=True) as conn, conn.cursor() as cur:  # fmt: skip
+        cur.executemany("INSERT INTO t VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+        cur.execute("SELECT * FROM t ORDER BY id")
+        expected = list(cur.fetchall())
+    conn = db_connect(settings_, DB)
+    monkeypatch.setattr(mysql_rows, "_fetchmany", None)  # the bulk path must be the one taken
+    with conn.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        assert cur.fetchall()[0][1]  # the connection is encrypted
+        cur.execute("SELECT * FROM t ORDER BY id")
+        got = [row for batch in mysql_rows.stream_rows(cur) for row in batch]
+    conn.close()
+    assert got == expected and len(got) == 5000
