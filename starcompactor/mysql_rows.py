@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import errno as errno_codes
 import logging
+from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 log = logging.getLogger(__name__)
@@ -272,66 +273,53 @@ class ResultStream:
     def batches(self) -> Iterator[List[tuple]]:
         """Yield lists of decoded rows until the end of the result."""
         import pymysql.err
-        from pymysql.constants import CR
 
         parse = self._parse
         decoders = self._decoders
         buf = b""
         pos = 0
         seq = self._seq
-        try:
+        while True:
+            data = self._more()
+            buf = buf[pos:] + data if pos < len(buf) else data
+            pos = 0
+            text = buf.decode("latin-1")  # same offsets as buf: see packet_parser
+            rows: List[tuple] = []
+            append = rows.append
             while True:
-                data = self._more()
-                buf = buf[pos:] + data if pos < len(buf) else data
-                pos = 0
-                text = buf.decode("latin-1")  # same offsets as buf: see packet_parser
-                rows: List[tuple] = []
-                append = rows.append
-                while True:
-                    size = len(buf)
-                    pos, seq, status = parse(buf, text, pos, size, seq, append)
-                    if status == MORE:
-                        break
-                    # The packet at pos is not a plain row: see what it is.
-                    length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
-                    if buf[pos + 3] != seq:
-                        raise ProtocolError(f"packet sequence number {buf[pos + 3]}, expected {seq}")
-                    if length == _MAX_PACKET:
-                        # A row of 16 MB or more spans several packets: gather it, then decode it.
-                        payload, pos, seq, buf = self._long_packet(buf, pos, seq)
-                        text = buf.decode("latin-1")
-                        append(decode_row(payload, decoders))
-                        continue
-                    end = pos + 4 + length
-                    payload = buf[pos + 4 : end]
-                    seq = (seq + 1) & 0xFF
-                    pos = end
-                    if payload[0] == 0xFE and length < 9:
-                        self._seq = seq
-                        self._finish()
-                        if rows:
-                            yield rows
-                        return
-                    if payload[0] == 0xFF:
-                        self._seq = seq
-                        self._finish()
-                        if rows:
-                            yield rows
-                        pymysql.err.raise_mysql_exception(payload)
-                    append(decode_row(payload, decoders))  # a field of 251 bytes or more
-                if rows:
-                    yield rows
-        except (ProtocolError, IndexError) as exc:
-            raise pymysql.err.OperationalError(
-                CR.CR_SERVER_LOST, f"MySQL protocol error in a result row: {exc}"
-            ) from None
-        finally:
-            if self._result.unbuffered_active:
-                # Abandoned or failed mid-result: bytes of it sit in our buffer, so PyMySQL cannot
-                # read on from the socket. The connection is closed; nothing else can use it.
-                self._result.unbuffered_active = False
-                self._result.connection = None
-                self._connection._force_close()
+                size = len(buf)
+                pos, seq, status = parse(buf, text, pos, size, seq, append)
+                if status == MORE:
+                    break
+                # The packet at pos is not a plain row: see what it is.
+                length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+                if buf[pos + 3] != seq:
+                    raise ProtocolError(f"packet sequence number {buf[pos + 3]}, expected {seq}")
+                if length == _MAX_PACKET:
+                    # A row of 16 MB or more spans several packets: gather it, then decode it.
+                    payload, pos, seq, buf = self._long_packet(buf, pos, seq)
+                    text = buf.decode("latin-1")
+                    append(decode_row(payload, decoders))
+                    continue
+                end = pos + 4 + length
+                payload = buf[pos + 4 : end]
+                seq = (seq + 1) & 0xFF
+                pos = end
+                if payload[0] == 0xFE and length < 9:
+                    self._seq = seq
+                    self._finish()
+                    if rows:
+                        yield rows
+                    return
+                if payload[0] == 0xFF:
+                    self._seq = seq
+                    self._finish()
+                    if rows:
+                        yield rows
+                    pymysql.err.raise_mysql_exception(payload)
+                append(decode_row(payload, decoders))  # a field of 251 bytes or more
+            if rows:
+                yield rows
 
     def packet_chunks(self) -> Iterator[Tuple[Any, int]]:
         """The rest of the result as ``(chunk, seq)`` without decoding it, for decoding elsewhere.
@@ -341,55 +329,44 @@ class ResultStream:
         decoded. The end of the result and error packets are handled here, sequence ids checked.
         """
         import pymysql.err
-        from pymysql.constants import CR
 
         decoders = self._decoders
         buf = b""
         pos = 0
         seq = self._seq
-        try:
-            while True:
-                data = self._more()
-                buf = buf[pos:] + data if pos < len(buf) else data
-                pos = start = 0
-                start_seq = seq
-                size = len(buf)
-                while pos + 4 <= size:
-                    length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
-                    end = pos + 4 + length
-                    if end > size:
-                        break
-                    if buf[pos + 3] != seq:
-                        raise ProtocolError(f"packet sequence number {buf[pos + 3]}, expected {seq}")
-                    if length == _MAX_PACKET:
-                        if pos > start:
-                            yield buf[start:pos], start_seq
-                        payload, pos, seq, buf = self._long_packet(buf, pos, seq)
-                        yield [decode_row(payload, decoders)], seq
-                        start, start_seq, size = pos, seq, len(buf)
-                        continue
-                    first = buf[pos + 4]
-                    if (first == 0xFE and length < 9) or first == 0xFF:
-                        if pos > start:
-                            yield buf[start:pos], start_seq
-                        self._seq = (seq + 1) & 0xFF
-                        self._finish()
-                        if first == 0xFF:
-                            pymysql.err.raise_mysql_exception(buf[pos + 4 : end])
-                        return
-                    seq = (seq + 1) & 0xFF
-                    pos = end
-                if pos > start:
-                    yield buf[start:pos], start_seq
-        except (ProtocolError, IndexError) as exc:
-            raise pymysql.err.OperationalError(
-                CR.CR_SERVER_LOST, f"MySQL protocol error in a result row: {exc}"
-            ) from None
-        finally:
-            if self._result.unbuffered_active:
-                self._result.unbuffered_active = False
-                self._result.connection = None
-                self._connection._force_close()
+        while True:
+            data = self._more()
+            buf = buf[pos:] + data if pos < len(buf) else data
+            pos = start = 0
+            start_seq = seq
+            size = len(buf)
+            while pos + 4 <= size:
+                length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+                end = pos + 4 + length
+                if end > size:
+                    break
+                if buf[pos + 3] != seq:
+                    raise ProtocolError(f"packet sequence number {buf[pos + 3]}, expected {seq}")
+                if length == _MAX_PACKET:
+                    if pos > start:
+                        yield buf[start:pos], start_seq
+                    payload, pos, seq, buf = self._long_packet(buf, pos, seq)
+                    yield [decode_row(payload, decoders)], seq
+                    start, start_seq, size = pos, seq, len(buf)
+                    continue
+                first = buf[pos + 4]
+                if (first == 0xFE and length < 9) or first == 0xFF:
+                    if pos > start:
+                        yield buf[start:pos], start_seq
+                    self._seq = (seq + 1) & 0xFF
+                    self._finish()
+                    if first == 0xFF:
+                        pymysql.err.raise_mysql_exception(buf[pos + 4 : end])
+                    return
+                seq = (seq + 1) & 0xFF
+                pos = end
+            if pos > start:
+                yield buf[start:pos], start_seq
 
     def _long_packet(self, buf: bytes, pos: int, seq: int) -> Tuple[bytes, int, int, bytes]:
         """Concatenate a payload split over packets of 0xFFFFFF bytes; returns (payload, pos, seq, buf)."""
@@ -411,6 +388,27 @@ class ResultStream:
                 return b"".join(parts), pos, seq, buf
 
 
+@contextmanager
+def _reading(connection: Any, result: Any) -> Iterator[None]:
+    """Around reading a result past PyMySQL: protocol errors become PyMySQL's ``OperationalError``; a
+    result left unfinished (abandoned, failed) closes the connection, because bytes of it sit in our
+    buffer and PyMySQL could not read on from the socket."""
+    import pymysql.err
+    from pymysql.constants import CR
+
+    try:
+        yield
+    except (ProtocolError, IndexError) as exc:
+        raise pymysql.err.OperationalError(
+            CR.CR_SERVER_LOST, f"MySQL protocol error in a result row: {exc}"
+        ) from None
+    finally:
+        if result.unbuffered_active:
+            result.unbuffered_active = False
+            result.connection = None
+            connection._force_close()
+
+
 def stream_rows(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[List[tuple]]:
     """Batches of rows of ``cursor``'s current result (an executed PyMySQL ``SSCursor``).
 
@@ -424,7 +422,7 @@ def stream_rows(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[List[tupl
         return
     connection = cursor.connection
     result = cursor._result
-    try:
+    with _reading(connection, result):
         first = _first_row(result, decoders)
         if first is None:
             # The decoders disagree with PyMySQL's (or it was the end): PyMySQL reads on.
@@ -436,11 +434,6 @@ def stream_rows(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[List[tupl
         yield [first]
         if result.unbuffered_active:
             yield from ResultStream(connection, result).batches()
-    finally:
-        if result.unbuffered_active:
-            result.unbuffered_active = False
-            result.connection = None
-            connection._force_close()
 
 
 def stream_chunks(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[Tuple[Any, int]]:
@@ -455,7 +448,7 @@ def stream_chunks(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[Tuple[A
         return
     connection = cursor.connection
     result = cursor._result
-    try:
+    with _reading(connection, result):
         first = _first_row(result, decoders)
         if first is None:
             row = result.rows[0] if result.rows else None
@@ -467,11 +460,6 @@ def stream_chunks(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[Tuple[A
         yield [first], 0
         if result.unbuffered_active:
             yield from ResultStream(connection, result).packet_chunks()
-    finally:
-        if result.unbuffered_active:
-            result.unbuffered_active = False
-            result.connection = None
-            connection._force_close()
 
 
 _PARSERS: Dict[
