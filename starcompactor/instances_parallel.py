@@ -100,23 +100,25 @@ def write_database_trace(
         ),
     )
     try:
-        # Start the workers now: they import while the server sorts the result.
-        warm = [executor.submit(_ready) for _ in range(workers)]
+        # Start the workers now: they import while the server sorts the result (not waited for).
+        for _ in range(workers):
+            executor.submit(_ready)
         cells = source.chunk_streams()
         with_keys = len(cells) > 1
         streams = [
             _cell_results(chunks, executor, 2 * workers, with_keys, writer, stats, progress)
             for chunks, stats in zip(cells, source.cells)
         ]
-        for future in warm:
-            future.result()
         if with_keys:
             line = itemgetter(1)
             for batch in merge_sorted_batches(streams, itemgetter(0)):
                 writer.write_lines("".join(map(line, batch)))
         else:
-            for text in streams[0]:
-                writer.write_lines(text)
+            try:
+                for text in streams[0]:
+                    writer.write_lines(text)
+            finally:
+                streams[0].close()  # type: ignore[attr-defined]
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 
