@@ -384,6 +384,7 @@ class TraceWriter:
 
     binary = False
     newline: Optional[str] = ""
+    format_name = ""
     PROGRESS_STEP = 10_000
 
     def __init__(self, path: str, kind: str, epoch: dt.datetime, *, rack_key: Optional[str] = None) -> None:
@@ -448,7 +449,22 @@ class TraceWriter:
         self._handle.write(text.encode("utf-8") if self.binary else text)
 
     def write_all(self, events: Iterable[Any], progress: Optional[Callable[[int], None]] = None) -> None:
-        """Write every event; ``progress(n)`` is called every :attr:`PROGRESS_STEP` events and at the end."""
+        """Write every event; ``progress(n)`` is called every :attr:`PROGRESS_STEP` events and at the end.
+
+        Instance events in a line format go a batch at a time through :func:`instance_line_formatter`
+        (the instance trace can have tens of millions of rows); everything else event by event.
+        """
+        format_lines = self._line_formatter()
+        if format_lines is not None:
+            iterator = iter(events)
+            while True:
+                batch = list(islice(iterator, self.PROGRESS_STEP))
+                if not batch:
+                    return
+                self._count(batch)
+                self.write_lines("".join(format_lines(batch)))
+                if progress is not None:
+                    progress(len(batch))
         step = self.PROGRESS_STEP
         pending = 0
         for event in events:
@@ -459,6 +475,16 @@ class TraceWriter:
                 pending = 0
         if pending and progress is not None:
             progress(pending)
+
+    def _line_formatter(self) -> Optional[Callable[[List[InstanceEvent]], List[str]]]:
+        """This writer's :func:`instance_line_formatter` for instance events (made once), else None."""
+        if self.kind != "instance":
+            return None
+        if self._format_lines is None:
+            self._format_lines = instance_line_formatter(self.format_name, self.epoch) or False
+        return self._format_lines or None
+
+    _format_lines: Any = None
 
     def record(self, event: Any) -> Dict[str, Any]:
         if self.kind == "machine":
@@ -479,30 +505,16 @@ class TraceWriter:
 class CsvWriter(TraceWriter):
     """PROPERTIES as JSON, empty cells for missing values, ISO times, whole seconds as integers."""
 
+    format_name = "csv"
+
     def open(self, handle: IO[Any]) -> None:
         self._handle = handle
         self._csv = csv.writer(handle, lineterminator="\n")
         self._csv.writerow(self.columns)
 
-    def write_all(self, events: Iterable[Any], progress: Optional[Callable[[int], None]] = None) -> None:
-        if self.kind != "instance":
-            super().write_all(events, progress)
-            return
-        # The instance trace can have tens of millions of rows: formatted a batch at a time.
-        format_lines = self._formatter()
-        iterator = iter(events)
-        while True:
-            batch = list(islice(iterator, self.PROGRESS_STEP))
-            if not batch:
-                return
-            self._count(batch)
-            self._handle.write("".join(format_lines(batch)))
-            if progress is not None:
-                progress(len(batch))
-
     def write_event(self, event: Any) -> None:
         if self.kind == "instance":
-            self._handle.write(self._formatter()([event])[0])
+            self._handle.write(self._line_formatter()([event])[0])  # type: ignore[misc]
             return
         record = self.record(event)
         row = []
@@ -518,16 +530,11 @@ class CsvWriter(TraceWriter):
                 row.append(value)
         self._csv.writerow(row)
 
-    def _formatter(self) -> Callable[[List[InstanceEvent]], List[str]]:
-        if self._format_lines is None:
-            self._format_lines = instance_line_formatter("csv", self.epoch)
-        return self._format_lines  # type: ignore[return-value]
-
-    _format_lines: Optional[Callable[[List[InstanceEvent]], List[str]]] = None
-
 
 class LegacyCsvWriter(TraceWriter):
     """The original tool's format, byte for byte."""
+
+    format_name = "legacy-csv"
 
     def open(self, handle: IO[Any]) -> None:
         self._csv = csv.writer(handle)  # excel dialect: CRLF, minimal quoting, as the original
@@ -542,6 +549,7 @@ class LegacyCsvWriter(TraceWriter):
 
 class JsonLinesWriter(TraceWriter):
     binary = True
+    format_name = "jsonl"
 
     def open(self, handle: IO[Any]) -> None:
         self._out = handle
@@ -554,6 +562,8 @@ class JsonLinesWriter(TraceWriter):
 
 class ParquetWriter(TraceWriter):
     """Typed columns: timestamps, numbers; PROPERTIES as a JSON string column."""
+
+    format_name = "parquet"
 
     binary = True
     batch_size = 65536
