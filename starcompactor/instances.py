@@ -56,10 +56,11 @@ def make_instance_trace(
                 workers=workers,
                 progress=progress,
             )
-        for batch in () if parallel else batches() if callable(batches) else _batches(source):
-            writer.write_all(mask_instance_batch(batch, masker))
-            if progress is not None:
-                progress(len(batch))
+        else:
+            for batch in batches() if callable(batches) else _batches(source):
+                writer.write_all(mask_instance_batch(batch, masker))
+                if progress is not None:
+                    progress(len(batch))
     details: Dict[str, Any] = {"instance_type": instance_type}
     manifest_extra = getattr(source, "manifest_extra", None)
     if callable(manifest_extra):
