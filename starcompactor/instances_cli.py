@@ -37,7 +37,7 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--nova-databases", metavar="LIST",
                        help="comma-separated cell databases (overrides [default] nova_databases)")  # fmt: skip
     group.add_argument("--workers", type=int, metavar="N",
-                       help="processes decoding, masking and formatting rows (default: one per core; 1: none)")  # fmt: skip
+                       help="processes decoding, masking and formatting rows (default: one per core, at most 8; 1: none)")  # fmt: skip
     group.add_argument("--include-unfinished", action="store_true",
                        help="also write events with no finish time (skipped by default, as the original did)")  # fmt: skip
 
@@ -140,14 +140,15 @@ def progress_callback(args: argparse.Namespace) -> Optional[Callable[[int], None
 
 
 def instance_workers(args: argparse.Namespace) -> int:
-    """``--workers`` for the database source (API: always 1); default one per core."""
+    """``--workers`` for the database source (API: always 1); default one per core, at most 8 (one
+    process cutting packets feeds about that many)."""
     if args.source != "db":
         return 1
     workers = getattr(args, "workers", None)
     if workers is None:
         from .parallel import default_workers
 
-        return default_workers()
+        return min(default_workers(), 8)
     if workers < 1:
         raise ConfigError("--workers must be at least 1")
     return workers
