@@ -416,6 +416,21 @@ def stream_rows(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[List[tupl
     after it are read in bulk when they agree, through ``fetchmany`` otherwise. Abandoning the iterator
     before the end closes the connection instead of reading the rest of the result.
     """
+    return _stream(cursor, batch_rows, ResultStream.batches)
+
+
+def stream_chunks(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[Tuple[Any, int]]:
+    """Like :func:`stream_rows`, but rows after the first stay undecoded: ``(chunk, seq)`` pairs as
+    :meth:`ResultStream.packet_chunks` gives them, to be decoded by :func:`parse_chunk` (in another
+    process, say). Decoded batches (the first row; everything if PyMySQL's internals differ) come as
+    ``(list of rows, 0)``."""
+    for item in _stream(cursor, batch_rows, ResultStream.packet_chunks):
+        yield (item, 0) if isinstance(item, list) else item
+
+
+def _stream(cursor: Any, batch_rows: int, rest: Callable[[ResultStream], Iterator[Any]]) -> Iterator[Any]:
+    """Decoded batches (lists) of the first row, or of everything through ``fetchmany`` when bulk reading
+    does not apply; then ``rest`` of a :class:`ResultStream` over the remaining rows."""
     decoders = _bulk_decoders(cursor)
     if decoders is None:
         yield from _fetchmany(cursor, batch_rows)
@@ -433,33 +448,7 @@ def stream_rows(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[List[tupl
             return
         yield [first]
         if result.unbuffered_active:
-            yield from ResultStream(connection, result).batches()
-
-
-def stream_chunks(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[Tuple[Any, int]]:
-    """Like :func:`stream_rows`, but rows after the first stay undecoded: ``(chunk, seq)`` pairs as
-    :meth:`ResultStream.packet_chunks` gives them, to be decoded by :func:`parse_chunk` (in another
-    process, say). Decoded batches (the first row; everything if PyMySQL's internals differ) come as
-    lists."""
-    decoders = _bulk_decoders(cursor)
-    if decoders is None:
-        for rows in _fetchmany(cursor, batch_rows):
-            yield rows, 0
-        return
-    connection = cursor.connection
-    result = cursor._result
-    with _reading(connection, result):
-        first = _first_row(result, decoders)
-        if first is None:
-            row = result.rows[0] if result.rows else None
-            if row is not None:
-                yield [row], 0
-                for rows in _fetchmany(cursor, batch_rows):
-                    yield rows, 0
-            return
-        yield [first], 0
-        if result.unbuffered_active:
-            yield from ResultStream(connection, result).packet_chunks()
+            yield from rest(ResultStream(connection, result))
 
 
 _PARSERS: Dict[
