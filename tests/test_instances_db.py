@@ -499,7 +499,14 @@ def test_batch_masking_equals_event_masking():
 
 @pytest.mark.parametrize("fmt", ["csv", "legacy-csv", "jsonl"])
 @pytest.mark.parametrize("cells", [[CELL_A, CELL_B], [CELL_A]])
-def test_worker_processes_write_the_same_trace(nova, tmp_path, fmt, cells):
+def test_worker_processes_write_the_same_trace(nova, tmp_path, fmt, cells, monkeypatch):
+    from starcompactor import instances_parallel
+
+    used = []
+    real = instances_parallel.write_database_trace
+    monkeypatch.setattr(
+        instances_parallel, "write_database_trace", lambda *a, **k: used.append(1) or real(*a, **k)
+    )
     masker = Masker("hmac-sha256", MaskingKey(b"k", "test"))
     outputs = []
     for workers in (1, 2):
@@ -507,5 +514,6 @@ def test_worker_processes_write_the_same_trace(nova, tmp_path, fmt, cells):
         source = DatabaseSource(settings(nova), cells, include_unfinished=True).open()
         manifest = make_instance_trace(source, str(out), masker=masker, epoch=EPOCH, fmt=fmt, workers=workers)
         outputs.append((out.read_bytes(), manifest["counts"], manifest["time_range"], manifest["inputs"]))
+    assert used == [1]  # the second run went through the worker processes
     assert outputs[0] == outputs[1]
     assert outputs[0][0].count(b"\n") == (len(EXPECTED_ALL) if len(cells) == 2 else 4) + (fmt != "jsonl")
