@@ -15,8 +15,9 @@ from itertools import islice
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional
 
 from .events import InstanceEvent
+from .instances_db import row_counts, rows_to_lines
 from .mask import Masker, mask_instance_batch
-from .writers import base_manifest, open_writer, write_manifest
+from .writers import base_manifest, instance_line_maker, open_writer, write_manifest
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,10 @@ def make_instance_trace(
     from . import instances_parallel
 
     batches = getattr(source, "batches", None)
-    parallel = (
-        workers > 1 and callable(getattr(source, "chunk_streams", None)) and instances_parallel.supports(fmt)
-    )
+    masked_batches = getattr(source, "masked_batches", None)
+    row_batches = getattr(source, "row_batches", None)
+    line = instance_line_maker(fmt, epoch)
+    parallel = workers > 1 and callable(getattr(source, "chunk_streams", None)) and line is not None
     with open_writer(output, "instance", fmt, epoch) as writer:
         if parallel:
             instances_parallel.write_database_trace(
@@ -56,9 +58,23 @@ def make_instance_trace(
                 workers=workers,
                 progress=progress,
             )
+        elif callable(row_batches) and line is not None:
+            # the database source: rows masked as they are read, formatted without making events
+            for rows in row_batches(masker):
+                writer.write_lines("".join(rows_to_lines(rows, line)))
+                writer.add_counts(*row_counts(rows))
+                if progress is not None:
+                    progress(len(rows))
         else:
-            for batch in batches() if callable(batches) else _batches(source):
-                writer.write_all(mask_instance_batch(batch, masker))
+            if callable(masked_batches):  # a source that masks as it reads (once per instance)
+                masked = masked_batches(masker)
+            else:
+                masked = (
+                    mask_instance_batch(batch, masker)
+                    for batch in (batches() if callable(batches) else _batches(source))
+                )
+            for batch in masked:
+                writer.write_all(batch)
                 if progress is not None:
                     progress(len(batch))
     details: Dict[str, Any] = {"instance_type": instance_type}

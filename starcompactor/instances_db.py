@@ -24,14 +24,19 @@ import datetime as dt
 import getpass
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import ConfigError, DatabaseError
 from .events import InstanceEvent
 from .mycnf import default_files, read_option_files
-from .mysql_rows import datetime_or_none, stream_chunks, stream_rows
+from .mysql_rows import SharedColumns, datetime_or_none, stream_chunks, stream_rows
+
+if TYPE_CHECKING:
+    from .mask import Masker
 
 log = logging.getLogger(__name__)
 
@@ -209,12 +214,14 @@ def build_query(
 ) -> Tuple[str, List[Any]]:
     """The SPEC §1.3 join for one cell, ordered by event start time; values are parameters.
 
+    The event's :data:`EVENT_COLUMNS` columns come first, then the instance's, which repeat on every
+    event of an instance and are read as one item (:func:`instance_columns`).
     ``--start``/``--end`` bound ``instance_actions.created_at`` inclusively, as the original did.
     """
     db = quote_identifier(database)
     columns = [
-        "i.`uuid`", "iae.`event`", "iae.`start_time`", "iae.`finish_time`", "iae.`result`", "i.`hostname`",
-        "i.`user_id`", "i.`project_id`", "COALESCE(NULLIF(i.`node`, ''), i.`host`)",
+        "iae.`event`", "iae.`start_time`", "iae.`finish_time`", "iae.`result`",
+        "i.`uuid`", "i.`hostname`", "i.`user_id`", "i.`project_id`", "COALESCE(NULLIF(i.`node`, ''), i.`host`)",
     ]  # fmt: skip
     if instance_type == "vm":
         # One text column for the flavor: a VM's rows repeat it, and one field parses faster than three.
@@ -249,30 +256,31 @@ class CellStats:
     skipped_unfinished: int = 0
 
 
-def _cell_batches(
+def _cell_rows(
     settings: DbSettings,
     connection: Any,
     database: str,
     sql: str,
     params: List[Any],
-    vm: bool,
+    instance: SharedColumns,
     include_unfinished: bool,
     stats: CellStats,
-) -> Iterator[List[InstanceEvent]]:
-    """One cell's events in start-time order, in lists (one per read from the server)."""
+) -> Iterator[List[tuple]]:
+    """One cell's rows in start-time order, in lists (one per read from the server), shaped
+    ``(event, start, finish, result, instance item)``; unfinished ones left out unless asked for."""
     import pymysql
 
-    flavors = Flavors()
     events = skipped = 0
     try:
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
-            for rows in stream_rows(cursor):
-                batch, dropped = rows_to_events(rows, vm, include_unfinished, flavors)
-                skipped += dropped
-                events += len(batch)
-                if batch:
-                    yield batch
+            for rows in stream_rows(cursor, shared=instance):
+                if not include_unfinished:
+                    rows, dropped = finished_rows(rows)
+                    skipped += dropped
+                events += len(rows)
+                if rows:
+                    yield rows
     except pymysql.err.MySQLError as exc:
         raise database_error(settings, database, exc) from None
     finally:
@@ -284,27 +292,69 @@ def _cell_batches(
             log.debug("closing %s: %s", database, exc)
 
 
+def finished_rows(rows: List[tuple]) -> Tuple[List[tuple], int]:
+    """(the rows with a finish time, how many were left out)."""
+    finished = [row for row in rows if row[2] is not None]
+    return finished, len(rows) - len(finished)
+
+
 _NO_PROPERTIES: Dict[str, Any] = {}
 
+#: How many columns of :func:`build_query` belong to the event; the instance's follow.
+EVENT_COLUMNS = 4
 
-def rows_to_events(
-    rows: List[tuple], vm: bool, include_unfinished: bool, flavors: "Flavors"
-) -> Tuple[List[InstanceEvent], int]:
-    """Rows of :func:`build_query` → (events, how many unfinished were left out)."""
-    skipped = 0
-    if not include_unfinished:
-        finished = [row for row in rows if row[3] is not None]
-        skipped = len(rows) - len(finished)
-        rows = finished
+
+def instance_columns(vm: bool, masker: Optional[Masker] = None) -> SharedColumns:
+    """The instance columns of :func:`build_query`'s rows as one item per distinct instance:
+    ``(uuid, name, user_id, project_id, host, properties)``, its identifying fields masked by
+    ``masker`` when one is given (the same values as :func:`~starcompactor.mask.mask_instance_batch`).
+
+    An instance has many events; this way its columns are decoded, and its fields hashed, once.
+    """
+    flavors = Flavors()
+
+    if masker is None:
+
+        def make(values: tuple) -> tuple:
+            uuid, name, user, project, host, *flavor = values
+            return uuid, name, user, project, host, flavors[flavor[0]] if vm else _NO_PROPERTIES
+
+    else:
+        mask = masker.table
+
+        def make(values: tuple) -> tuple:
+            uuid, name, user, project, host, *flavor = values
+            properties = flavors[flavor[0]] if vm else _NO_PROPERTIES
+            return mask[uuid], mask[name], mask[user], mask[project], mask[host], properties
+
+    return SharedColumns(EVENT_COLUMNS, make)
+
+
+def rows_to_events(rows: List[tuple]) -> List[InstanceEvent]:
+    """Rows of :func:`build_query`, read with :func:`instance_columns`, → events."""
     make = tuple.__new__
     cls = InstanceEvent
-    if vm:
-        batch = [
-            make(cls, (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], flavors[r[9]])) for r in rows
-        ]
-    else:
-        batch = [make(cls, (*row, _NO_PROPERTIES)) for row in rows]
-    return batch, skipped
+    return [
+        make(cls, (uuid, event, start, finish, result, name, user, project, host, properties))
+        for event, start, finish, result, (uuid, name, user, project, host, properties) in rows
+    ]
+
+
+def rows_to_lines(rows: List[tuple], line: Callable[..., str]) -> List[str]:
+    """Rows of :func:`build_query`, read with :func:`instance_columns`, → output lines, where ``line`` is
+    a :func:`~starcompactor.writers.instance_line_maker`: the same lines as formatting the events of
+    :func:`rows_to_events`, without making them (a tuple per event is measurable at millions)."""
+    return [
+        line(uuid, event, start, finish, result, name, user, project, host, properties)
+        for event, start, finish, result, (uuid, name, user, project, host, properties) in rows
+    ]
+
+
+def row_counts(rows: List[tuple]) -> Tuple[Counter, Optional[dt.datetime], Optional[dt.datetime]]:
+    """(events by name, first start time, last start time) of rows in start-time order (SQL puts the
+    rows without a start time first)."""
+    first = next((row[1] for row in rows if row[1] is not None), None)
+    return Counter(map(itemgetter(0), rows)), first, rows[-1][1] if rows else None
 
 
 class Flavors(dict):  # type: ignore[type-arg]
@@ -318,8 +368,8 @@ class Flavors(dict):  # type: ignore[type-arg]
         return properties
 
 
-def _start_key(event: InstanceEvent) -> dt.datetime:
-    return event.start_time or dt.datetime.min
+def _row_start(row: tuple) -> dt.datetime:
+    return row[1] or dt.datetime.min
 
 
 def _cut(batch: List[Any], bound: Any, inclusive: bool, key: Callable[[Any], Any], lo: int = 0) -> int:
@@ -476,6 +526,15 @@ class DatabaseSource:
 
     def batches(self) -> Iterator[List[InstanceEvent]]:
         """The events as lists in start-time order: the fast way through a pipeline of millions."""
+        return self.masked_batches(None)
+
+    def masked_batches(self, masker: Optional[Masker]) -> Iterator[List[InstanceEvent]]:
+        """:meth:`batches` with the identifying fields masked by ``masker`` (as
+        :func:`~starcompactor.mask.mask_instance_batch` does), once per instance rather than per event."""
+        return map(rows_to_events, self.row_batches(masker))
+
+    def row_batches(self, masker: Optional[Masker]) -> Iterator[List[tuple]]:
+        """The rows behind :meth:`masked_batches` (see :func:`rows_to_events`, :func:`rows_to_lines`)."""
         if not self._connections:
             self.open()
         vm = self.instance_type == "vm"
@@ -486,12 +545,19 @@ class DatabaseSource:
             )
             log.info("querying %s database %s", self.settings.server, database)
             streams.append(
-                _cell_batches(
-                    self.settings, connection, database, sql, params, vm, self.include_unfinished, stats
+                _cell_rows(
+                    self.settings,
+                    connection,
+                    database,
+                    sql,
+                    params,
+                    instance_columns(vm, masker),
+                    self.include_unfinished,
+                    stats,
                 )
             )
         self._connections = []
-        return merge_sorted_batches(streams, _start_key)
+        return merge_sorted_batches(streams, _row_start)
 
     def chunk_streams(self) -> List[Iterator[Tuple[Any, int, Any]]]:
         """Per cell, the result as undecoded chunks (for :mod:`starcompactor.instances_parallel`)."""

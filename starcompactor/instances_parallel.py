@@ -4,8 +4,8 @@ Reading a result set is cheap; decoding its rows, masking and formatting them is
 event, all on one core. Here the main process only reads the socket and cuts the bytes into chunks of
 whole row packets (:meth:`~starcompactor.mysql_rows.ResultStream.packet_chunks`); worker processes turn
 each chunk into finished output lines with the same functions as the one-process path
-(:func:`~starcompactor.mysql_rows.parse_chunk`, :func:`~starcompactor.instances_db.rows_to_events`,
-:func:`~starcompactor.mask.mask_instance_batch`, :func:`~starcompactor.writers.instance_line_formatter`)
+(:func:`~starcompactor.mysql_rows.parse_chunk` with :func:`~starcompactor.instances_db.instance_columns`,
+:func:`~starcompactor.instances_db.rows_to_lines`, :func:`~starcompactor.writers.instance_line_maker`)
 and the main process writes them in order. At most ``2 × workers`` chunks per cell are in flight, so
 memory stays flat. With several cells, workers also return each line's start time and the cells are
 merged on it exactly as in the one-process path.
@@ -23,10 +23,17 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from operator import itemgetter
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
-from .instances_db import DatabaseSource, Flavors, merge_sorted_batches, rows_to_events
-from .mask import Masker, MaskingKey, mask_instance_batch
+from .instances_db import (
+    DatabaseSource,
+    finished_rows,
+    instance_columns,
+    merge_sorted_batches,
+    row_counts,
+    rows_to_lines,
+)
+from .mask import Masker, MaskingKey
 from .mysql_rows import parse_chunk
-from .writers import TraceWriter, instance_line_formatter
+from .writers import TraceWriter, instance_line_maker
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +44,9 @@ def _start_worker(
     method: str, key: Optional[MaskingKey], epoch: dt.datetime, fmt: str, vm: bool, include_unfinished: bool
 ) -> None:
     _worker.update(
-        masker=Masker(method, key),
-        format_lines=instance_line_formatter(fmt, epoch),
-        vm=vm,
+        instance=instance_columns(vm, Masker(method, key)),
+        line=instance_line_maker(fmt, epoch),
         include_unfinished=include_unfinished,
-        flavors=Flavors(),
     )
 
 
@@ -53,26 +58,24 @@ def _format_chunk(
     chunk: Any, seq: int, converters: Any, with_keys: bool
 ) -> Tuple[Any, int, int, Counter, Any, Any]:
     """One chunk → (text, or [(start key, line)] when ``with_keys``; events, skipped, counts, first, last)."""
-    rows = parse_chunk(chunk, seq, converters) if isinstance(chunk, bytes) else chunk
-    events, skipped = rows_to_events(rows, _worker["vm"], _worker["include_unfinished"], _worker["flavors"])
-    masked = mask_instance_batch(events, _worker["masker"])
-    lines = _worker["format_lines"](masked)
-    counts = Counter(map(itemgetter(1), masked))
-    starts = [event[2] for event in masked if event[2] is not None]
-    first, last = (min(starts), max(starts)) if starts else (None, None)
+    instance = _worker["instance"]
+    if isinstance(chunk, bytes):
+        rows = parse_chunk(chunk, seq, converters, instance)
+    else:  # rows decoded in the main process
+        rows = [instance.regroup(row) for row in chunk]
+    skipped = 0
+    if not _worker["include_unfinished"]:
+        rows, skipped = finished_rows(rows)
+    lines = rows_to_lines(rows, _worker["line"])
+    counts, first, last = row_counts(rows)
     if with_keys:
         # exact integer microseconds (they pickle faster than datetimes); no start time sorts first
         microsecond = dt.timedelta(microseconds=1)
         minimum = dt.datetime.min
-        payload: Any = ([((event[2] or minimum) - minimum) // microsecond for event in masked], lines)
+        payload: Any = ([((row[1] or minimum) - minimum) // microsecond for row in rows], lines)
     else:
         payload = "".join(lines)
-    return payload, len(masked), skipped, counts, first, last
-
-
-def supports(fmt: str) -> bool:
-    """Whether ``fmt`` can be written by workers (line formats)."""
-    return fmt in ("csv", "legacy-csv", "jsonl")
+    return payload, len(rows), skipped, counts, first, last
 
 
 def write_database_trace(

@@ -168,6 +168,12 @@ class Masker:
     def __call__(self, value: Optional[str]) -> str:
         return self._cache[value]
 
+    @property
+    def table(self) -> Dict[Optional[str], str]:
+        """The masked value of any value by subscript (``table[value]``, computed on first sight): the
+        fastest way to mask millions of fields. Read only."""
+        return self._cache
+
 
 _NATURAL = re.compile(r"(\d+)")
 
@@ -226,7 +232,7 @@ def mask_instance_batch(events: Iterable["InstanceEvent"], masker: Masker) -> Li
     """
     from .events import InstanceEvent
 
-    mask = masker._cache
+    mask = masker.table
     make = tuple.__new__
     cls = InstanceEvent
     return [

@@ -140,22 +140,35 @@ def _field_code(
     return f"v{index} = {name}({text or f'{raw}.decode({encoding!r})'})", {name: converter}
 
 
-def _ascii_row_code(converters: Sequence[Converter], indent: str, namespace: Dict[str, Any]) -> str:
+def _ascii_row_code(
+    converters: Sequence[Converter], shared_from: int, indent: str, namespace: Dict[str, Any]
+) -> str:
     """Fields of an all-ASCII row: no NULL (0xFB) and no length of 128 or more can occur in it, so each
     field is one length byte and its bytes, with no branch."""
     lines = []
-    for index, (encoding, converter) in enumerate(converters):
+    for index, (encoding, converter) in enumerate(converters[:shared_from]):
         code, names = _field_code(index, encoding, converter, "buf[q:p]", "text[q:p]")
         namespace.update(names)
         lines.append(f"{indent}q = p + 1\n{indent}p = q + buf[p]\n")
         lines.append("".join(f"{indent}{line}\n" for line in code.splitlines()))
+    if shared_from < len(converters):
+        lines.append(_shared_code(shared_from, indent))
     return "".join(lines)
 
 
-def _general_row_code(converters: Sequence[Converter], indent: str, namespace: Dict[str, Any]) -> str:
+def _shared_code(shared_from: int, indent: str) -> str:
+    """The last columns, to the end of the packet, as one key. Not walked here: their bytes are only
+    decoded (and checked) when a new key is seen (:meth:`SharedColumns.__missing__`)."""
+    return f"{indent}v{shared_from} = shared[text[p:end]]\n{indent}p = end\n"
+
+
+def _general_row_code(
+    converters: Sequence[Converter], shared_from: int, indent: str, namespace: Dict[str, Any]
+) -> str:
     """Fields of any row with fields shorter than 251 bytes; NULLs allowed."""
     blocks = []
-    for index, (encoding, converter) in enumerate(converters):
+    shared = _shared_code(shared_from, indent) if shared_from < len(converters) else ""
+    for index, (encoding, converter) in enumerate(converters[:shared_from]):
         code, names = _field_code(index, encoding, converter, "buf[p:p + n]", None)
         namespace.update(names)
         body = "".join(f"{indent}    {line}\n" for line in code.splitlines())
@@ -171,32 +184,38 @@ def _general_row_code(converters: Sequence[Converter], indent: str, namespace: D
             f"{indent}else:\n"
             f"{indent}    return pos, seq, SPECIAL\n"
         )
-    return "".join(blocks)
+    return "".join(blocks) + shared
 
 
 #: What a packet parser stopped at (see :func:`packet_parser`).
 MORE, SPECIAL = 0, 1
 
 
-def packet_parser(converters: Sequence[Converter]) -> Callable[..., Tuple[int, int, int]]:
+def packet_parser(
+    converters: Sequence[Converter], shared_from: Optional[int] = None
+) -> Callable[..., Tuple[int, int, int]]:
     """A function cutting row packets out of a buffer, written for one result's columns.
 
-    ``parse(buf, text, pos, size, seq, append) -> (pos, seq, status)``, where ``text`` is ``buf``
-    decoded as latin-1, appends a tuple per complete row packet whose fields are all shorter than 251
-    bytes; it stops with ``MORE`` at an incomplete packet, with ``SPECIAL`` at anything else (end of
-    result, error, long field, 16 MB packet, bad sequence id), with ``pos`` and ``seq`` at that packet,
-    for the caller to handle.
+    ``parse(buf, text, pos, size, seq, append, shared) -> (pos, seq, status)``, where ``text`` is
+    ``buf`` decoded as latin-1, appends a tuple per complete row packet whose fields are all shorter
+    than 251 bytes; it stops with ``MORE`` at an incomplete packet, with ``SPECIAL`` at anything else
+    (end of result, error, long field, 16 MB packet, bad sequence id), with ``pos`` and ``seq`` at that
+    packet, for the caller to handle. With ``shared_from``, the columns from that index on are not
+    decoded: the row's last item is ``shared[<their bytes as latin-1 text>]`` (see
+    :class:`SharedColumns`).
 
     The loop is generated, one block per column, as :func:`collections.namedtuple` does: a loop over
     decoder functions costs twice as much. A row whose bytes are all ASCII (nearly every row of Nova)
     takes its text values as slices of ``text`` instead of decoding each field.
     """
     namespace: Dict[str, Any] = {}
-    ascii_blocks = _ascii_row_code(converters, "            ", namespace)
-    byte_blocks = _general_row_code(converters, "            ", namespace)
-    values = ", ".join(f"v{i}" for i in range(len(converters)))
+    if shared_from is None or shared_from >= len(converters):
+        shared_from = len(converters)
+    ascii_blocks = _ascii_row_code(converters, shared_from, "            ", namespace)
+    byte_blocks = _general_row_code(converters, shared_from, "            ", namespace)
+    values = ", ".join(f"v{i}" for i in range(min(shared_from + 1, len(converters))))
     source = (
-        "def parse(buf, text, pos, size, seq, append):\n"
+        "def parse(buf, text, pos, size, seq, append, shared=None):\n"
         "    while pos + 4 <= size:\n"
         "        length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16\n"
         "        end = pos + 4 + length\n"
@@ -221,6 +240,47 @@ def packet_parser(converters: Sequence[Converter]) -> Callable[..., Tuple[int, i
     return namespace["parse"]
 
 
+class SharedColumns(dict):  # type: ignore[type-arg]
+    """The last columns of a result, from index ``first`` on, turned into one value once per distinct
+    content: the row's last item.
+
+    In a join, the columns of the "one" side (an instance's uuid, name, owner, host, flavor) repeat on
+    every row of the "many" side (its events). Cut out as one key (their bytes, as latin-1 text), they
+    cost a row one slice and one lookup, and whatever is made of them (masked values, say) is made
+    once per instance instead of once per event. ``make(values)`` turns their decoded values into the
+    item. When ``limit`` contents are held, the memory starts over.
+    """
+
+    def __init__(self, first: int, make: Callable[[tuple], Any], limit: int = 1 << 16) -> None:
+        super().__init__()
+        self.first = first
+        self.make = make
+        self.limit = limit
+        self._decoders: List[Callable[[bytes], Any]] = []
+
+    def bind(self, converters: Sequence[Converter]) -> None:
+        """Use the column converters of a result (those of columns ``first`` and after)."""
+        self._decoders = field_decoders(converters[self.first :])
+
+    def __missing__(self, key: Any) -> Any:
+        # a tuple: the values of a row decoded in full; else their bytes as latin-1 text
+        values = key if isinstance(key, tuple) else decode_row(key.encode("latin-1"), self._decoders)
+        item = self.make(values)
+        if len(self) >= self.limit:
+            self.clear()
+        self[key] = item
+        return item
+
+    def regroup(self, row: Sequence[Any]) -> tuple:
+        """A row decoded in full → the shape the packet parser gives."""
+        first = self.first
+        return (*row[:first], self[tuple(row[first:])])
+
+
+def _shaper(shared: Optional[SharedColumns]) -> Callable[[Sequence[Any]], tuple]:
+    return tuple if shared is None else shared.regroup
+
+
 class ProtocolError(Exception):
     """The bytes on the wire are not a row packet (sequence or framing): the connection is unusable."""
 
@@ -233,13 +293,15 @@ class ResultStream:
     callers handle one set of errors whichever path reads the rows.
     """
 
-    def __init__(self, connection: Any, result: Any) -> None:
+    def __init__(self, connection: Any, result: Any, shared: Optional[SharedColumns] = None) -> None:
         self._connection = connection
         self._result = result
         self._decoders = field_decoders(result.converters)
-        self._parse = packet_parser(result.converters)
+        self._parse = packet_parser(result.converters, shared.first if shared is not None else None)
         self._read = connection._rfile.read1
         self._seq = connection._next_seq_id
+        self._shared = shared
+        self._shape = _shaper(shared)
 
     def _more(self) -> bytes:
         import pymysql.err
@@ -276,6 +338,8 @@ class ResultStream:
 
         parse = self._parse
         decoders = self._decoders
+        shared = self._shared
+        shape = self._shape
         buf = b""
         pos = 0
         seq = self._seq
@@ -288,7 +352,7 @@ class ResultStream:
             append = rows.append
             while True:
                 size = len(buf)
-                pos, seq, status = parse(buf, text, pos, size, seq, append)
+                pos, seq, status = parse(buf, text, pos, size, seq, append, shared)
                 if status == MORE:
                     break
                 # The packet at pos is not a plain row: see what it is.
@@ -299,7 +363,7 @@ class ResultStream:
                     # A row of 16 MB or more spans several packets: gather it, then decode it.
                     payload, pos, seq, buf = self._long_packet(buf, pos, seq)
                     text = buf.decode("latin-1")
-                    append(decode_row(payload, decoders))
+                    append(shape(decode_row(payload, decoders)))
                     continue
                 end = pos + 4 + length
                 payload = buf[pos + 4 : end]
@@ -317,7 +381,7 @@ class ResultStream:
                     if rows:
                         yield rows
                     pymysql.err.raise_mysql_exception(payload)
-                append(decode_row(payload, decoders))  # a field of 251 bytes or more
+                append(shape(decode_row(payload, decoders)))  # a field of 251 bytes or more
             if rows:
                 yield rows
 
@@ -351,7 +415,7 @@ class ResultStream:
                     if pos > start:
                         yield buf[start:pos], start_seq
                     payload, pos, seq, buf = self._long_packet(buf, pos, seq)
-                    yield [decode_row(payload, decoders)], seq
+                    yield [self._shape(decode_row(payload, decoders))], seq
                     start, start_seq, size = pos, seq, len(buf)
                     continue
                 first = buf[pos + 4]
@@ -409,71 +473,103 @@ def _reading(connection: Any, result: Any) -> Iterator[None]:
             connection._force_close()
 
 
-def stream_rows(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[List[tuple]]:
+def stream_rows(
+    cursor: Any, batch_rows: int = BATCH_ROWS, shared: Optional[SharedColumns] = None
+) -> Iterator[List[tuple]]:
     """Batches of rows of ``cursor``'s current result (an executed PyMySQL ``SSCursor``).
 
     The first row is read by PyMySQL and compared with this module's decoding of the same packet; rows
     after it are read in bulk when they agree, through ``fetchmany`` otherwise. Abandoning the iterator
-    before the end closes the connection instead of reading the rest of the result.
+    before the end closes the connection instead of reading the rest of the result. With ``shared``,
+    each row's columns from ``shared.first`` on come as one item (see :class:`SharedColumns`), whichever
+    way the rows were read.
     """
-    return _stream(cursor, batch_rows, ResultStream.batches)
+    if shared is None:
+        return _stream(cursor, batch_rows, ResultStream.batches)
+    regroup = shared.regroup
+    return (
+        [regroup(row) for row in item] if decoded else item
+        for decoded, item in _stream(cursor, batch_rows, ResultStream.batches, shared, tagged=True)
+    )
 
 
 def stream_chunks(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[Tuple[Any, int]]:
     """Like :func:`stream_rows`, but rows after the first stay undecoded: ``(chunk, seq)`` pairs as
     :meth:`ResultStream.packet_chunks` gives them, to be decoded by :func:`parse_chunk` (in another
-    process, say). Decoded batches (the first row; everything if PyMySQL's internals differ) come as
-    ``(list of rows, 0)``."""
+    process, say). Decoded batches (the first row; everything if PyMySQL's internals differ; a row of
+    16 MB or more) come as ``(list of rows, 0)``, every column decoded."""
     for item in _stream(cursor, batch_rows, ResultStream.packet_chunks):
         yield (item, 0) if isinstance(item, list) else item
 
 
-def _stream(cursor: Any, batch_rows: int, rest: Callable[[ResultStream], Iterator[Any]]) -> Iterator[Any]:
+def _stream(
+    cursor: Any,
+    batch_rows: int,
+    rest: Callable[[ResultStream], Iterator[Any]],
+    shared: Optional[SharedColumns] = None,
+    tagged: bool = False,
+) -> Iterator[Any]:
     """Decoded batches (lists) of the first row, or of everything through ``fetchmany`` when bulk reading
-    does not apply; then ``rest`` of a :class:`ResultStream` over the remaining rows."""
+    does not apply; then ``rest`` of a :class:`ResultStream` over the remaining rows. ``tagged``: items
+    come as ``(whether PyMySQL decoded it, item)``."""
+
+    def decoded(rows: List[tuple]) -> Any:
+        return (True, rows) if tagged else rows
+
     decoders = _bulk_decoders(cursor)
     if decoders is None:
-        yield from _fetchmany(cursor, batch_rows)
+        yield from map(decoded, _fetchmany(cursor, batch_rows))
         return
     connection = cursor.connection
     result = cursor._result
+    if shared is not None:
+        shared.bind(result.converters)
     with _reading(connection, result):
         first = _first_row(result, decoders)
         if first is None:
             # The decoders disagree with PyMySQL's (or it was the end): PyMySQL reads on.
             row = result.rows[0] if result.rows else None
             if row is not None:
-                yield [row]
-                yield from _fetchmany(cursor, batch_rows)
+                yield decoded([row])
+                yield from map(decoded, _fetchmany(cursor, batch_rows))
             return
-        yield [first]
+        yield decoded([first])
         if result.unbuffered_active:
-            yield from rest(ResultStream(connection, result))
+            items = rest(ResultStream(connection, result, shared))
+            yield from (((False, item) for item in items) if tagged else items)
 
 
 _PARSERS: Dict[
-    Tuple[Converter, ...], Tuple[Callable[..., Tuple[int, int, int]], List[Callable[[bytes], Any]]]
+    Tuple[Tuple[Converter, ...], Optional[int]],
+    Tuple[Callable[..., Tuple[int, int, int]], List[Callable[[bytes], Any]]],
 ] = {}
 
 
-def parse_chunk(chunk: bytes, seq: int, converters: Sequence[Converter]) -> List[tuple]:
-    """The rows of a chunk of whole row packets from :meth:`ResultStream.packet_chunks`."""
-    key = tuple(converters)
+def parse_chunk(
+    chunk: bytes, seq: int, converters: Sequence[Converter], shared: Optional[SharedColumns] = None
+) -> List[tuple]:
+    """The rows of a chunk of whole row packets from :meth:`ResultStream.packet_chunks` (shaped by
+    ``shared`` as :func:`stream_rows` does)."""
+    first = shared.first if shared is not None else None
+    key = (tuple(converters), first)
     parser = _PARSERS.get(key)
     if parser is None:
-        parser = _PARSERS[key] = (packet_parser(converters), field_decoders(converters))
+        parser = _PARSERS[key] = (packet_parser(converters, first), field_decoders(converters))
     parse, decoders = parser
+    if shared is not None:
+        shared.bind(converters)
+    shape = _shaper(shared)
     text = chunk.decode("latin-1")
     rows: List[tuple] = []
     append = rows.append
     pos, size = 0, len(chunk)
     while pos < size:
-        pos, seq, status = parse(chunk, text, pos, size, seq, append)
+        pos, seq, status = parse(chunk, text, pos, size, seq, append, shared)
         if status == MORE:
             break
         # a row with a field of 251 bytes or more (the rest was sorted out by packet_chunks)
         end = pos + 4 + (chunk[pos] | chunk[pos + 1] << 8 | chunk[pos + 2] << 16)
-        append(decode_row(chunk[pos + 4 : end], decoders))
+        append(shape(decode_row(chunk[pos + 4 : end], decoders)))
         pos, seq = end, (seq + 1) & 0xFF
     if pos != size:
         raise ProtocolError(f"a chunk of row packets ends with {size - pos} bytes of a partial packet")

@@ -193,14 +193,14 @@ class EpochClock:
         return time.isoformat(), (-1 if value < 0 else value), value
 
 
-def instance_csv_lines(epoch: dt.datetime) -> Callable[[InstanceEvent], Optional[str]]:
-    """A function giving the csv line of an instance event, or None when a field other than PROPERTIES
-    needs quoting (the caller then uses ``csv.writer``).
+def instance_csv_lines(epoch: dt.datetime) -> Callable[..., str]:
+    """A function giving the csv line of an instance event from its ten fields (positional, in
+    :class:`~starcompactor.events.InstanceEvent` order).
 
     ``csv.writer.writerow`` costs ~5 µs per row on a small machine; this ~1.5 µs: one f-string, one scan
-    for the characters that need quoting, times through :class:`EpochClock`'s caches (inlined here: two
-    method calls per row are measurable) and cached PROPERTIES text for the dict objects a source
-    reuses (sources never change a dict once handed out).
+    for the characters that need quoting (a row that has them goes through ``csv.writer``), times through
+    :class:`EpochClock`'s caches (inlined here: two method calls per row are measurable) and cached
+    PROPERTIES text for the dict objects a source reuses (sources never change a dict once handed out).
     """
     clock = EpochClock(epoch)
     stamp = clock.stamp
@@ -211,14 +211,18 @@ def instance_csv_lines(epoch: dt.datetime) -> Callable[[InstanceEvent], Optional
     second_text = clock.second_text
     properties_text: Dict[int, Tuple[Any, str]] = {}
 
-    def line(event: InstanceEvent) -> Optional[str]:
-        uuid, name, start, finish, result, instance_name, user, project, host, properties = event
+    def line(
+        uuid: Any, name: Any, start: Any, finish: Any, result: Any, instance_name: Any, user: Any, project: Any,
+        host: Any, properties: Dict[str, Any],
+    ) -> str:  # fmt: skip
         if start is None:
             start_text = start_sec = start_raw = ""
         elif exact and not start.microsecond:
             delta = start - midnight
-            start_text = day_text[delta.days] + second_text[delta.seconds]
-            start_raw = delta.days * 86400 + delta.seconds - offset
+            days = delta.days
+            seconds = delta.seconds
+            start_text = day_text[days] + second_text[seconds]
+            start_raw = days * 86400 + seconds - offset
             start_sec = -1 if start_raw < 0 else start_raw
         else:
             start_text, start_sec, start_raw = stamp(start)
@@ -227,8 +231,10 @@ def instance_csv_lines(epoch: dt.datetime) -> Callable[[InstanceEvent], Optional
         else:
             if exact and not finish.microsecond:
                 delta = finish - midnight
-                finish_text = day_text[delta.days] + second_text[delta.seconds]
-                finish_raw = delta.days * 86400 + delta.seconds - offset
+                days = delta.days
+                seconds = delta.seconds
+                finish_text = day_text[days] + second_text[seconds]
+                finish_raw = days * 86400 + seconds - offset
                 finish_sec = -1 if finish_raw < 0 else finish_raw
             else:
                 finish_text, finish_sec, finish_raw = stamp(finish)
@@ -246,11 +252,11 @@ def instance_csv_lines(epoch: dt.datetime) -> Callable[[InstanceEvent], Optional
             f"{host or ''},"
         )
         if '"' in text or "\n" in text or "\r" in text or text.count(",") != 12:
-            return None
-        try:
-            cached = properties_text[id(properties)]
-        except KeyError:
-            cached = None
+            event = InstanceEvent(
+                uuid, name, start, finish, result, instance_name, user, project, host, properties
+            )
+            return _csv_quoted_line(_csv_instance_row(event, epoch))
+        cached = properties_text.get(id(properties))
         if cached is None or cached[0] is not properties:
             if len(properties_text) >= 4096:
                 properties_text.clear()
@@ -269,37 +275,43 @@ def _csv_quoted_line(row: List[Any], dialect: str = "unix-lf") -> str:
     return buffer.getvalue()
 
 
+def instance_line_maker(fmt: str, epoch: dt.datetime) -> Optional[Callable[..., str]]:
+    """The function giving the ``fmt`` writer's line for one instance event, from the event's ten fields
+    (positional, in :class:`~starcompactor.events.InstanceEvent` order), or None for a format that is
+    not lines of text (parquet).
+
+    The writers use it (through :func:`instance_line_formatter`), and so does the database path, which
+    formats rows without making events of them: one implementation of each format.
+    """
+    if fmt == "csv":
+        return instance_csv_lines(epoch)
+    if fmt == "legacy-csv":
+
+        def legacy_line(*fields: Any) -> str:
+            return _csv_quoted_line(_legacy_instance_row(InstanceEvent(*fields), epoch), "excel")
+
+        return legacy_line
+    if fmt == "jsonl":
+        dumps = orjson.dumps
+        option = orjson.OPT_APPEND_NEWLINE
+
+        def json_line(*fields: Any) -> str:
+            record = instance_record(InstanceEvent(*fields), epoch)
+            return dumps(record, default=_json_default, option=option).decode("utf-8")
+
+        return json_line
+    return None
+
+
 def instance_line_formatter(
     fmt: str, epoch: dt.datetime
 ) -> Optional[Callable[[List[InstanceEvent]], List[str]]]:
     """A function turning a batch of (masked) instance events into the lines the ``fmt`` writer writes
-    for them, or None for a format that is not lines of text (parquet).
-
-    The writers use it, and so do the worker processes of :mod:`starcompactor.instances_parallel`:
-    one implementation of each format.
-    """
-    if fmt == "csv":
-        line_of = instance_csv_lines(epoch)
-
-        def csv_lines(events: List[InstanceEvent]) -> List[str]:
-            lines = [line_of(event) for event in events]
-            if None in lines:
-                lines = [
-                    _csv_quoted_line(_csv_instance_row(event, epoch)) if line is None else line
-                    for event, line in zip(events, lines)
-                ]
-            return lines  # type: ignore[return-value]
-
-        return csv_lines
-    if fmt == "legacy-csv":
-        return lambda events: [_csv_quoted_line(_legacy_instance_row(e, epoch), "excel") for e in events]
-    if fmt == "jsonl":
-        option = orjson.OPT_APPEND_NEWLINE
-        return lambda events: [
-            orjson.dumps(instance_record(e, epoch), default=_json_default, option=option).decode("utf-8")
-            for e in events
-        ]
-    return None
+    for them, or None for a format that is not lines of text (parquet)."""
+    make = instance_line_maker(fmt, epoch)
+    if make is None:
+        return None
+    return lambda events: [make(*event) for event in events]
 
 
 def _legacy_machine_row(event: MachineEvent, epoch: dt.datetime, rack_key: Optional[str]) -> List[str]:

@@ -446,7 +446,7 @@ def test_the_join_matches_the_mysql_client(nova):
     sql, _ = build_query(CELL_A)
     out = nova.sql(sql)
     rows = [line.split("\t") for line in out.splitlines()]
-    assert [(r[0], r[1], r[2]) for r in rows] == [
+    assert [(r[4], r[0], r[1]) for r in rows] == [
         (e[0], e[1], str(e[2])) for e in EXPECTED_ALL if e[0] in (U1, U2, U3)
     ]
 
@@ -495,6 +495,26 @@ def test_batch_masking_equals_event_masking():
     ]
     assert mask_instance_batch(events, masker) == [mask_instance_event(e, masker) for e in events]
     assert all(type(e) is InstanceEvent for e in mask_instance_batch(events, masker))
+
+
+@pytest.mark.parametrize("method", ["hmac-sha256", "sha1-raw", "none"])
+@pytest.mark.parametrize("kind", ["vm", "baremetal"])
+def test_masking_while_reading_equals_masking_the_events(nova, method, kind):
+    """The database source masks an instance's fields once, as it reads; the result must be what
+    masking each event gives (NULL hosts, unicode names, unfinished events included)."""
+    from starcompactor.events import InstanceEvent
+    from starcompactor.mask import mask_instance_batch
+
+    key = MaskingKey(b"k", "test")
+    plain = list(
+        DatabaseSource(settings(nova), [CELL_A, CELL_B], instance_type=kind, include_unfinished=True)
+    )
+    source = DatabaseSource(settings(nova), [CELL_A, CELL_B], instance_type=kind, include_unfinished=True)
+    masked = [event for batch in source.masked_batches(Masker(method, key)) for event in batch]
+    assert len(plain) == len(EXPECTED_ALL)
+    assert masked == mask_instance_batch(plain, Masker(method, key))
+    assert all(type(e) is InstanceEvent for e in masked)
+    assert masked != plain or method == "none"
 
 
 @pytest.mark.parametrize("fmt", ["csv", "legacy-csv", "jsonl"])
