@@ -25,6 +25,8 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 from .instances_db import (
     DatabaseSource,
+    DbSettings,
+    database_error,
     finished_rows,
     instance_columns,
     merge_sorted_batches,
@@ -32,7 +34,7 @@ from .instances_db import (
     rows_to_lines,
 )
 from .mask import Masker, MaskingKey
-from .mysql_rows import parse_chunk
+from .mysql_rows import ProtocolError, parse_chunk
 from .writers import TraceWriter, instance_line_maker
 
 log = logging.getLogger(__name__)
@@ -109,7 +111,7 @@ def write_database_trace(
         cells = source.chunk_streams()
         with_keys = len(cells) > 1
         streams = [
-            _cell_results(chunks, executor, 2 * workers, with_keys, writer, stats, progress)
+            _cell_results(chunks, executor, 2 * workers, with_keys, writer, stats, progress, source.settings)
             for chunks, stats in zip(cells, source.cells)
         ]
         if with_keys:
@@ -134,12 +136,18 @@ def _cell_results(
     writer: TraceWriter,
     stats: Any,
     progress: Optional[Callable[[int], None]],
+    settings: DbSettings,
 ) -> Iterator[Any]:
     """One cell's formatted chunks in order, at most ``window`` of them being made at a time."""
     pending: Deque[Future] = deque()
 
     def collect() -> Any:
-        payload, events, skipped, counts, first, last = pending.popleft().result()
+        try:
+            payload, events, skipped, counts, first, last = pending.popleft().result()
+        except ProtocolError as exc:  # bytes a worker could not read as rows
+            raise database_error(
+                settings, stats.database, ProtocolError(f"MySQL protocol error: {exc}")
+            ) from None
         if with_keys:
             payload = list(zip(*payload))
         stats.events += events

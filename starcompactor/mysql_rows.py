@@ -222,11 +222,13 @@ def packet_parser(
         "        if end > size:\n"
         "            return pos, seq, MORE\n"
         "        p = pos + 4\n"
-        "        if buf[pos + 3] != seq or length == 0xFFFFFF or buf[p] in (0xFE, 0xFF):\n"
+        "        if buf[pos + 3] != seq or length == 0xFFFFFF:\n"
         "            return pos, seq, SPECIAL\n"
-        "        if text[p:end].isascii():\n"
+        "        if text[p:end].isascii():\n"  # so neither 0xFE (end of result) nor 0xFF (error)
         f"{ascii_blocks}"
         "        else:\n"
+        "            if buf[p] in (0xFE, 0xFF):\n"
+        "                return pos, seq, SPECIAL\n"
         f"{byte_blocks}"
         "        if p != end:\n"
         "            return pos, seq, SPECIAL\n"
@@ -279,6 +281,15 @@ class SharedColumns(dict):  # type: ignore[type-arg]
 
 def _shaper(shared: Optional[SharedColumns]) -> Callable[[Sequence[Any]], tuple]:
     return tuple if shared is None else shared.regroup
+
+
+def _ends_result(buf: bytes, pos: int, end: int) -> bool:
+    """Whether the packet at ``buf[pos:end]`` is an EOF or an error packet (a row packet never starts
+    with 0xFF, and one starting with 0xFE holds a field of 16 MB or more)."""
+    if end - pos < 5:
+        return False
+    first = buf[pos + 4]
+    return first == 0xFF or (first == 0xFE and end - pos - 4 < 9)
 
 
 class ProtocolError(Exception):
@@ -404,6 +415,7 @@ class ResultStream:
             pos = start = 0
             start_seq = seq
             size = len(buf)
+            last = -1  # the last complete packet
             while pos + 4 <= size:
                 length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
                 end = pos + 4 + length
@@ -416,19 +428,21 @@ class ResultStream:
                         yield buf[start:pos], start_seq
                     payload, pos, seq, buf = self._long_packet(buf, pos, seq)
                     yield [self._shape(decode_row(payload, decoders))], seq
-                    start, start_seq, size = pos, seq, len(buf)
+                    start, start_seq, size, last = pos, seq, len(buf), -1
                     continue
-                first = buf[pos + 4]
-                if (first == 0xFE and length < 9) or first == 0xFF:
-                    if pos > start:
-                        yield buf[start:pos], start_seq
-                    self._seq = (seq + 1) & 0xFF
-                    self._finish()
-                    if first == 0xFF:
-                        pymysql.err.raise_mysql_exception(buf[pos + 4 : end])
-                    return
                 seq = (seq + 1) & 0xFF
+                last = pos
                 pos = end
+            # The result ends with an EOF or an error packet, after which the server sends nothing: only
+            # the last complete packet can be one (parse_chunk rejects one anywhere else).
+            if last >= start and _ends_result(buf, last, pos):
+                if last > start:
+                    yield buf[start:last], start_seq
+                self._seq = seq
+                self._finish()
+                if buf[last + 4] == 0xFF:
+                    pymysql.err.raise_mysql_exception(buf[last + 4 : pos])
+                return
             if pos > start:
                 yield buf[start:pos], start_seq
 
@@ -569,6 +583,8 @@ def parse_chunk(
             break
         # a row with a field of 251 bytes or more (the rest was sorted out by packet_chunks)
         end = pos + 4 + (chunk[pos] | chunk[pos + 1] << 8 | chunk[pos + 2] << 16)
+        if _ends_result(chunk, pos, end) or chunk[pos + 3] != seq:
+            raise ProtocolError("a chunk of row packets holds the end of a result or a sequence error")
         append(shape(decode_row(chunk[pos + 4 : end], decoders)))
         pos, seq = end, (seq + 1) & 0xFF
     if pos != size:

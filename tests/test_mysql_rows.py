@@ -208,6 +208,32 @@ def test_server_error_mid_result_is_pymysqls_exception(db):
             for _ in mysql_rows.stream_rows(cur):
                 pass
         assert info.value.args[0] == 1969  # ER_STATEMENT_TIMEOUT
+    with connect(db) as conn, conn.cursor() as cur:  # the same through the chunk path
+        cur.execute("SET STATEMENT max_statement_time=0.5 FOR SELECT SLEEP(0.01), id FROM t")
+        converters = cur._result.converters
+        rows = []
+        with pytest.raises(pymysql.err.OperationalError) as info:
+            for chunk, seq in mysql_rows.stream_chunks(cur):
+                rows.extend(
+                    mysql_rows.parse_chunk(chunk, seq, converters) if isinstance(chunk, bytes) else chunk
+                )
+        assert info.value.args[0] == 1969
+        assert 10 <= len(rows) < 200 and [r[1] for r in rows] == list(range(len(rows)))
+
+
+def test_a_chunk_holding_an_end_of_result_or_a_sequence_gap_is_rejected(db):
+    load(db, [(i, "v" * 300, None, None, i, None, None) for i in range(3)])  # 300 bytes: the long-field path
+    with connect(db) as conn, conn.cursor() as cur:
+        cur.execute("SELECT s, n FROM t ORDER BY id")
+        converters = cur._result.converters
+        chunks = list(mysql_rows.stream_chunks(cur))
+    packets, seq = next((c, s) for c, s in chunks if isinstance(c, bytes))
+    assert mysql_rows.parse_chunk(packets, seq, converters) == [("v" * 300, 1), ("v" * 300, 2)]
+    eof = bytes([5, 0, 0, (seq + 2) & 0xFF, 0xFE, 0, 0, 0x22, 0])
+    with pytest.raises(mysql_rows.ProtocolError):
+        mysql_rows.parse_chunk(packets + eof, seq, converters)
+    with pytest.raises(mysql_rows.ProtocolError):
+        mysql_rows.parse_chunk(packets, (seq + 1) & 0xFF, converters)
 
 
 def test_other_pymysql_internals_fall_back_to_fetchmany(db, monkeypatch):
