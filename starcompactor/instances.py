@@ -4,7 +4,8 @@ The library entry point is :func:`make_instance_trace`. A source is any iterable
 :class:`~starcompactor.events.InstanceEvent`; :class:`~starcompactor.instances_db.DatabaseSource` and
 :class:`~starcompactor.instances_api.ApiSource` also report what they read (``inputs()``) and what they
 left out (``manifest_extra()``) for the manifest. Events stream straight through: nothing is held in
-memory on the database path.
+memory on the database path. There the source masks an instance's fields once, as it reads them, and
+its rows become output lines without becoming events first (``row_batches``); the lines are the same.
 """
 
 from __future__ import annotations

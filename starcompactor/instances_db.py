@@ -8,7 +8,9 @@ One row per ``instance_actions_events`` row::
 Each cell database gets its own connection and a server-side (unbuffered) cursor, ordered by event start
 time in SQL; the cells are merged in time order while streaming (:func:`merge_sorted_batches`), so
 memory stays flat however many events there are. Rows are read in bulk by :mod:`starcompactor.mysql_rows`
-and handed on in batches (lists), which is what keeps the per-event cost of the pipeline low.
+and handed on in batches (lists), which is what keeps the per-event cost of the pipeline low. The
+instance's columns, which repeat on each of its events, come last and are read as one item: decoded,
+and masked, once per instance (:func:`instance_columns`).
 
 ``HOST_NAME (PHYSICAL)`` is ``instances.node`` — the hypervisor_hostname for a VM, the Ironic node uuid
 for bare metal — because that is the host key of the machine trace (SPEC §1.2). ``instances.host`` (the

@@ -1,6 +1,6 @@
 """The database path of the instance trace with worker processes doing the per-row work.
 
-Reading a result set is cheap; decoding its rows, masking and formatting them is ~10 µs of Python per
+Reading a result set is cheap; decoding its rows, masking and formatting them is ~5–6 µs of Python per
 event, all on one core. Here the main process only reads the socket and cuts the bytes into chunks of
 whole row packets (:meth:`~starcompactor.mysql_rows.ResultStream.packet_chunks`); worker processes turn
 each chunk into finished output lines with the same functions as the one-process path

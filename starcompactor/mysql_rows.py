@@ -8,7 +8,9 @@ them in one loop (MySQL client/server protocol: 3-byte length, 1-byte sequence i
 length-encoded string, ``0xFB`` for NULL; ``0xFE`` with a short packet ends the result; ``0xFF`` is an
 error). Values are converted with PyMySQL's own converters for the result's columns, by a parser
 generated for those columns (:func:`packet_parser`). :func:`stream_chunks` and :func:`parse_chunk` are
-the same split in two: whole row packets cut out in one process, decoded in another.
+the same split in two: whole row packets cut out in one process, decoded in another. The last columns
+of a result can be read as one item made once per distinct content (:class:`SharedColumns`): the "one"
+side of a join.
 
 PyMySQL stays in charge of connecting, authentication, TLS and sending the query. When its internals do
 not look as expected (another major version), or the first row decoded here differs from PyMySQL's own
