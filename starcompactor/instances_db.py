@@ -322,12 +322,13 @@ def instance_columns(vm: bool, masker: Optional[Masker] = None) -> SharedColumns
             return uuid, name, user, project, host, flavors[flavor[0]] if vm else _NO_PROPERTIES
 
     else:
-        mask = masker.table
+        mask = masker.table  # users, projects and hosts recur across instances
+        mask_once = masker.uncached  # an instance's uuid and name do not
 
         def make(values: tuple) -> tuple:
             uuid, name, user, project, host, *flavor = values
             properties = flavors[flavor[0]] if vm else _NO_PROPERTIES
-            return mask[uuid], mask[name], mask[user], mask[project], mask[host], properties
+            return mask_once(uuid), mask_once(name), mask[user], mask[project], mask[host], properties
 
     return SharedColumns(EVENT_COLUMNS, make)
 

@@ -168,6 +168,14 @@ class Masker:
     def __call__(self, value: Optional[str]) -> str:
         return self._cache[value]
 
+    def uncached(self, value: Optional[str]) -> str:
+        """``self(value)`` without remembering it: for values a caller keeps itself (an instance's
+        uuid and name, read once per instance), which would only fill the cache."""
+        if not value:
+            return ""
+        hash_bytes = self._hash
+        return value if hash_bytes is None else hash_bytes(value.encode("utf-8", "surrogateescape"))
+
     @property
     def table(self) -> Dict[Optional[str], str]:
         """The masked value of any value by subscript (``table[value]``, computed on first sight): the

@@ -119,3 +119,13 @@ def test_cache_starts_over_when_full_and_values_stay_right():
     values = [f"v{i}" for i in range(10)]
     assert [small[v] for v in values] == [masker(v) for v in values]
     assert len(small) <= 4 and small[None] == "" and small[""] == ""
+
+
+@settings(max_examples=200)
+@given(st.one_of(st.none(), st.text()), st.sampled_from(["hmac-sha256", "sha2-salted", "sha1-raw", "none"]))
+def test_uncached_masking_equals_the_cached_one(value, method):
+    masker = Masker(method, MaskingKey(b"secret", "test"))
+    size = len(masker.table)
+    assert masker.uncached(value) == masker(value)
+    masker.uncached(f"{value}-never-cached")
+    assert len(masker.table) <= size + 1  # only the cached call may have added an entry
