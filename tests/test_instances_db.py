@@ -517,6 +517,32 @@ def test_masking_while_reading_equals_masking_the_events(nova, method, kind):
     assert masked != plain or method == "none"
 
 
+def test_parquet_from_the_database_holds_the_csv_rows(nova, tmp_path):
+    """Parquet is written from events (masked as read), csv from rows: the same trace either way."""
+    import csv
+
+    pq = pytest.importorskip("pyarrow.parquet")
+    masker = Masker("hmac-sha256", MaskingKey(b"k", "test"))
+    traces = {}
+    for fmt in ("csv", "parquet"):
+        out = tmp_path / f"t.{fmt}"
+        source = DatabaseSource(settings(nova), [CELL_A, CELL_B], include_unfinished=True).open()
+        manifest = make_instance_trace(source, str(out), masker=masker, epoch=EPOCH, fmt=fmt, workers=2)
+        traces[fmt] = (out, manifest["counts"], manifest["time_range"])
+    with open(traces["csv"][0], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    table = pq.read_table(traces["parquet"][0]).to_pylist()
+    assert len(table) == len(rows) == len(EXPECTED_ALL)
+    for record, row in zip(table, rows):
+        for column in ("INSTANCE_UUID", "EVENT", "RESULT", "INSTANCE_NAME", "USER_ID", "PROJECT_ID",
+                       "HOST_NAME (PHYSICAL)", "PROPERTIES"):  # fmt: skip
+            assert (record[column] or "") == row[column]
+        start = record["START_TIME"]
+        assert (start.isoformat() if start else "") == row["START_TIME"]
+        assert record["START_SEC"] == (float(row["START_SEC"]) if row["START_SEC"] else None)
+    assert traces["csv"][1:] == traces["parquet"][1:]
+
+
 @pytest.mark.parametrize("fmt", ["csv", "legacy-csv", "jsonl"])
 @pytest.mark.parametrize("cells", [[CELL_A, CELL_B], [CELL_A]])
 def test_worker_processes_write_the_same_trace(nova, tmp_path, fmt, cells, monkeypatch):
