@@ -381,19 +381,15 @@ class ResultStream:
                 end = pos + 4 + length
                 payload = buf[pos + 4 : end]
                 seq = (seq + 1) & 0xFF
-                pos = end
-                if payload[0] == 0xFE and length < 9:
+                if _ends_result(buf, pos, end):
                     self._seq = seq
                     self._finish()
                     if rows:
                         yield rows
+                    if payload[0] == 0xFF:
+                        pymysql.err.raise_mysql_exception(payload)
                     return
-                if payload[0] == 0xFF:
-                    self._seq = seq
-                    self._finish()
-                    if rows:
-                        yield rows
-                    pymysql.err.raise_mysql_exception(payload)
+                pos = end
                 append(shape(decode_row(payload, decoders)))  # a field of 251 bytes or more
             if rows:
                 yield rows
@@ -500,13 +496,7 @@ def stream_rows(
     each row's columns from ``shared.first`` on come as one item (see :class:`SharedColumns`), whichever
     way the rows were read.
     """
-    if shared is None:
-        return _stream(cursor, batch_rows, ResultStream.batches)
-    regroup = shared.regroup
-    return (
-        [regroup(row) for row in item] if decoded else item
-        for decoded, item in _stream(cursor, batch_rows, ResultStream.batches, shared, tagged=True)
-    )
+    return _stream(cursor, batch_rows, ResultStream.batches, shared)
 
 
 def stream_chunks(cursor: Any, batch_rows: int = BATCH_ROWS) -> Iterator[Tuple[Any, int]]:
@@ -523,14 +513,13 @@ def _stream(
     batch_rows: int,
     rest: Callable[[ResultStream], Iterator[Any]],
     shared: Optional[SharedColumns] = None,
-    tagged: bool = False,
 ) -> Iterator[Any]:
     """Decoded batches (lists) of the first row, or of everything through ``fetchmany`` when bulk reading
-    does not apply; then ``rest`` of a :class:`ResultStream` over the remaining rows. ``tagged``: items
-    come as ``(whether PyMySQL decoded it, item)``."""
+    does not apply; then ``rest`` of a :class:`ResultStream` over the remaining rows. With ``shared``,
+    the decoded batches are regrouped as the stream's own rows are."""
 
-    def decoded(rows: List[tuple]) -> Any:
-        return (True, rows) if tagged else rows
+    def decoded(rows: List[tuple]) -> List[tuple]:
+        return rows if shared is None else [shared.regroup(row) for row in rows]
 
     decoders = _bulk_decoders(cursor)
     if decoders is None:
@@ -551,8 +540,7 @@ def _stream(
             return
         yield decoded([first])
         if result.unbuffered_active:
-            items = rest(ResultStream(connection, result, shared))
-            yield from (((False, item) for item in items) if tagged else items)
+            yield from rest(ResultStream(connection, result, shared))
 
 
 _PARSERS: Dict[

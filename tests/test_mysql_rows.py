@@ -249,6 +249,12 @@ def test_other_pymysql_internals_fall_back_to_fetchmany(db, monkeypatch):
         monkeypatch.setattr(conn, "_rfile", ReadOnly(conn._rfile))
         rows = [row for batch in mysql_rows.stream_rows(cur) for row in batch]
     assert [r[0] for r in rows] == list(range(10))
+    with connect(db) as conn, conn.cursor() as cur:  # rows read by PyMySQL are regrouped all the same
+        cur.execute("SELECT * FROM t ORDER BY id")
+        monkeypatch.setattr(conn, "_rfile", ReadOnly(conn._rfile))
+        shared = mysql_rows.SharedColumns(4, made)
+        rows = [row for batch in mysql_rows.stream_rows(cur, shared=shared) for row in batch]
+    assert rows == grouped([(i, "v", None, None, i, None, None) for i in range(10)], 4)
 
 
 # -- over TCP with TLS, as against a remote server -----------------------------------------------------
