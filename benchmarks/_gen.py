@@ -3,7 +3,7 @@
 Generating a gigabyte through a real MariaDB is slow on a small machine, so this works in two steps:
 
 1. *Seed*: load the real OpenStack schemas (keystone, nova, nova_api, nova_cell0, placement from
-   ``../shared/openstack-schemas``) into a throwaway MariaDB, insert a few hundred realistic rows in the
+   ``tests/fixtures/schemas``) into a throwaway MariaDB, insert a few hundred realistic rows in the
    tables that make real Nova dumps big (``instance_extra``, ``instance_system_metadata``,
    ``instance_actions_events``, ``instance_faults``, ``instances`` …, their ``shadow_*`` twins after
    archiving) plus a cloud's worth of ``compute_nodes`` and ``services``, and dump it with the real
@@ -36,7 +36,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 DATA = HERE / "data"
-SCHEMAS = REPO.parent / "shared" / "openstack-schemas"
+SCHEMAS = REPO / "tests" / "fixtures" / "schemas"
 GEN_VERSION = 2  #: bump when the content changes, to invalidate the cache
 NET_BUFFER_LENGTH = 1 << 20  #: mysqldump's default: where it starts a new extended INSERT
 SEED_ID = 9_100_000  #: seed rows get ids from here; the scaler recognises and renumbers them
@@ -397,8 +397,8 @@ def _services(v: Values) -> List[Dict[str, object]]:
 
 def seed_dump(log: Callable[[str], None] = print) -> bytes:
     """Load the real schemas into a throwaway MariaDB, insert seed rows, return the real mysqldump output."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from mariadb import MariaDB
+    sys.path.insert(0, str(REPO))
+    from tests.support.mariadb import MariaDB
 
     server = MariaDB().start()
     try:

@@ -26,10 +26,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from mariadb import MariaDB, find_client  # noqa: E402
+from tests.support.mariadb import MariaDB, find_client  # noqa: E402
 
 DB = "bench_nova"
 
@@ -132,7 +131,7 @@ def database_benchmark(events: int, work: Path, rounds: int = 3, worker_counts=(
 
 
 def _serve(specs, latency, queue) -> None:
-    from nova_api_server import FakeCloud
+    from tests.support.nova_api_server import FakeCloud
 
     fake = FakeCloud(specs, latency=latency, page_size=1000).start()
     queue.put(fake.clouds_yaml())

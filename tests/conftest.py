@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from mariadb import SCHEMAS, MariaDB, find_dump, find_server  # noqa: E402
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+from tests.support.mariadb import MariaDB, find_dump, find_server
+from tests.support.paths import FIXTURES, SCHEMAS
 
 #: In CI (CI=true, as .ci/run runs) or with STARCOMPACTOR_REQUIRE_MARIADB=1, a test that would skip for
 #: want of MariaDB fails instead: .ci/run installs it, so a skip there would hide a broken setup.
@@ -63,24 +59,3 @@ def s3_endpoint():
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
-
-
-S3_CREDENTIALS = {
-    "aws_access_key_id": "testing",
-    "aws_secret_access_key": "testing",
-    "region_name": "us-east-1",
-}
-
-
-def s3_client(endpoint: str):
-    boto3 = pytest.importorskip("boto3")
-    return boto3.client("s3", endpoint_url=endpoint, **S3_CREDENTIALS)
-
-
-def as_tuples(events):
-    """Instance events as plain tuples, for exact comparisons in the instance-source tests."""
-    return [
-        (e.instance_uuid, e.event, e.start_time, e.finish_time, e.result, e.instance_name, e.user_id,
-         e.project_id, e.host, e.properties)
-        for e in events
-    ]  # fmt: skip

@@ -10,11 +10,11 @@ import sys
 
 import orjson
 import pytest
-from test_instances_db import CELL_A, CELL_B, EPOCH, FINISHED, nova  # noqa: F401 - the fixture
 
 from starcompactor.instances import make_instance_trace
 from starcompactor.instances_db import DatabaseSource, DbSettings
 from starcompactor.mask import Masker, MaskingKey
+from tests.test_instances_db import CELL_A, CELL_B, EPOCH, FINISHED, nova  # noqa: F401 - the fixture
 
 
 @pytest.fixture(autouse=True)

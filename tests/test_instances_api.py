@@ -8,16 +8,16 @@ import sys
 
 import orjson
 import pytest
-from conftest import as_tuples
+
+from tests.support.instances import as_tuples
 
 pytest.importorskip("openstack")
-
-from nova_api_server import FakeCloud  # noqa: E402
 
 from starcompactor.errors import ApiError  # noqa: E402
 from starcompactor.instances import make_instance_trace  # noqa: E402
 from starcompactor.instances_api import ApiSource, connect, openrc_to_cloud, parse_openrc  # noqa: E402
 from starcompactor.mask import Masker  # noqa: E402
+from tests.support.nova_api_server import FakeCloud  # noqa: E402
 
 D = dt.datetime
 T0 = D(2024, 3, 1)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import as_tuples
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -27,6 +26,7 @@ from starcompactor.instances import make_instance_trace
 from starcompactor.instances_db import DatabaseSource, DbSettings, build_query, resolve_settings
 from starcompactor.mask import Masker, MaskingKey
 from starcompactor.mycnf import read_option_files
+from tests.support.instances import as_tuples
 
 D = dt.datetime
 CELL_A, CELL_B = "ie_nova", "ie_nova_cell1"

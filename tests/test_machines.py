@@ -15,13 +15,13 @@ from typing import Any, Dict, List, Tuple
 
 import orjson
 import pytest
-from conftest import s3_client
 
 from starcompactor.backups import NoBackupsError
 from starcompactor.config import load_config
 from starcompactor.errors import StarCompactorError
 from starcompactor.machines import BadDumpError, make_machine_trace
 from starcompactor.mask import Masker
+from tests.support.s3 import s3_client
 
 HERE = Path(__file__).resolve().parent
 MACHINES = HERE / "fixtures" / "machines"

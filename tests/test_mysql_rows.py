@@ -274,7 +274,7 @@ def tls_server(mariadb, tmp_path_factory):
     import shutil
     import subprocess
 
-    from mariadb import MariaDB
+    from tests.support.mariadb import MariaDB
 
     openssl = shutil.which("openssl")
     if openssl is None:

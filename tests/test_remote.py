@@ -8,10 +8,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import s3_client
 
 from starcompactor.errors import TruncatedDumpError
 from starcompactor.statements import DumpReader, read_info
+from tests.support.s3 import s3_client
 
 READER = Path(__file__).resolve().parent / "fixtures" / "reader"
 NOVA = [("nova", "compute_nodes"), ("nova", "services")]

@@ -15,9 +15,7 @@ import io
 import json
 import lzma
 import os
-import sys
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
@@ -25,9 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from starcompactor.statements import DumpReader
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "reader"))
-from make_reader_fixtures import crlf, mysql8_style  # noqa: E402
+from tests.fixtures.reader.make_reader_fixtures import crlf, mysql8_style  # noqa: E402
 
 DB = f"rt_roundtrip_{os.getpid()}"
 TABLE = "vals"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -18,8 +17,8 @@ from starcompactor.schema import (
     row_builder,
 )
 from starcompactor.tokenize import BinaryLiteral, BitLiteral, NumberLiteral
+from tests.support.paths import SCHEMAS  # noqa: E402
 
-SCHEMAS = Path(__file__).resolve().parents[1].parent / "shared" / "openstack-schemas"
 CREATE = re.compile(r"^CREATE TABLE `([^`]+)` \(\n(.*?)\n\) [^;]*;", re.MULTILINE | re.DOTALL)
 
 

@@ -168,10 +168,8 @@ def test_live_dump_without_create_table_gives_the_same_snapshot(mariadb, tmp_pat
     """A dump made now with --no-create-info --complete-insert --hex-blob (columns typed as text, names
     from the INSERT's column list) reads to the same host states as the checked-in S1 of the vm history."""
     import gzip
-    import sys
 
-    sys.path.insert(0, str(MACHINES))
-    from make_machine_fixtures import _replace_rows, vm_state
+    from tests.fixtures.machines.make_machine_fixtures import _replace_rows, vm_state
 
     db = "mt_nova_live"
     mariadb.sql(f"DROP DATABASE IF EXISTS `{db}`")

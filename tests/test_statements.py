@@ -13,7 +13,6 @@ import io
 import lzma
 import os
 import re
-import sys
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
@@ -33,10 +32,8 @@ from starcompactor.errors import (
 from starcompactor.statements import DumpReader, read_info, read_rows
 
 READER = Path(__file__).resolve().parent / "fixtures" / "reader"
-sys.path.insert(0, str(READER))
-import make_reader_fixtures as mrf  # noqa: E402
-
-SCHEMAS = Path(__file__).resolve().parents[1].parent / "shared" / "openstack-schemas"
+import tests.fixtures.reader.make_reader_fixtures as mrf  # noqa: E402
+from tests.support.paths import SCHEMAS  # noqa: E402
 
 NOVA = [("nova", "compute_nodes"), ("nova", "services")]
 ALL = NOVA + [("sc_extra", "blobs")]

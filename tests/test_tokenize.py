@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,9 +14,7 @@ from starcompactor.tokenize import (
     iter_rows,
     unescape,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "fixtures" / "reader"))
-from make_reader_fixtures import mysql_escape  # noqa: E402
+from tests.fixtures.reader.make_reader_fixtures import mysql_escape  # noqa: E402
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """A local Keystone + Nova HTTP server for tests and benchmarks, on 127.0.0.1.
 
-Every response body is built from the API reference samples in ../shared/reference/ (loaded from the JSON
+Every response body is built from the API reference samples in tests/fixtures/nova-api-samples and keystone-api-samples (loaded from the JSON
 files, ids and URLs substituted, keys kept as the samples have them), chosen by the microversion the
 client asked for. It paginates server listings (``servers_links`` next), lists deleted servers only with
 ``deleted`` (as Nova does), negotiates microversions (version documents from versions/*.json,
@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs, urlencode, urlparse
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
-NOVA = REFERENCE / "nova-api-samples"
-KEYSTONE = REFERENCE / "keystone-api-samples"
+from .paths import KEYSTONE_API_SAMPLES, NOVA_API_SAMPLES
+
+NOVA = NOVA_API_SAMPLES
+KEYSTONE = KEYSTONE_API_SAMPLES
 
 SAMPLE_HOST = "http://openstack.example.com"
 SAMPLE_PROJECT = "6f70656e737461636b20342065766572"

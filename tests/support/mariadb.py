@@ -1,6 +1,6 @@
 """A throwaway MariaDB server for tests and fixture scripts: private datadir, private socket.
 
-Used by ``tests/conftest.py`` (the ``mariadb`` session fixture), by ``tests/fixtures/make_fixtures.py``
+Used by ``tests/conftest.py`` (the ``mariadb`` session fixture), by the fixture scripts under ``tests/fixtures/``
 and by the benchmarks. Nothing here touches a system-wide server.
 """
 
@@ -14,20 +14,7 @@ import time
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-
-def _find_schemas() -> Path:
-    """``shared/openstack-schemas`` beside the checkout (or ``$STARCOMPACTOR_SHARED/openstack-schemas``)."""
-    if os.environ.get("STARCOMPACTOR_SHARED"):
-        return Path(os.environ["STARCOMPACTOR_SHARED"]) / "openstack-schemas"
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "openstack-schemas"
-        if candidate.is_dir():
-            return candidate
-    return here.parents[1].parent / "shared" / "openstack-schemas"
-
-
-SCHEMAS = _find_schemas()
+from .paths import SCHEMAS
 
 
 def find_server() -> Optional[str]:
@@ -123,7 +110,7 @@ class MariaDB:
         return done.stdout.decode()
 
     def load_schema(self, file_name: str, database: Optional[str] = None) -> None:
-        """Load one of ../shared/openstack-schemas/*.sql, optionally under another database name."""
+        """Load one of tests/fixtures/schemas/*.sql, optionally under another database name."""
         text = (SCHEMAS / file_name).read_text()
         original = file_name.rsplit(".", 1)[0]
         if database and database != original:

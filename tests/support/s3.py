@@ -1,0 +1,16 @@
+"""A client of the local S3 server (moto, on 127.0.0.1) that the ``s3_endpoint`` fixture starts."""
+
+from __future__ import annotations
+
+import pytest
+
+CREDENTIALS = {
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "region_name": "us-east-1",
+}
+
+
+def s3_client(endpoint: str):
+    boto3 = pytest.importorskip("boto3")
+    return boto3.client("s3", endpoint_url=endpoint, **CREDENTIALS)
