@@ -80,13 +80,37 @@ COMPUTE_HOSTS = 240  #: rows of nova.compute_nodes (a few soft-deleted among the
 # -- realistic values -------------------------------------------------------------------------------
 
 _EVENTS = [
-    "compute__do_build_and_run_instance", "compute_terminate_instance", "compute_reboot_instance",
-    "compute_stop_instance", "compute_start_instance", "conductor_schedule_and_build_instances",
-    "compute_resize_instance", "compute_finish_resize", "compute_live_migration", "compute_snapshot_instance",
-    "conductor_migrate_server", "compute_prep_resize", "compute_shelve_instance", "compute_unshelve_instance",
-]  # fmt: skip
-_ACTIONS = ["create", "delete", "reboot", "stop", "start", "resize", "confirmResize", "live-migration",
-            "createImage", "shelve", "unshelve", "rebuild", "attach_interface", "detach_volume"]  # fmt: skip
+    "compute__do_build_and_run_instance",
+    "compute_terminate_instance",
+    "compute_reboot_instance",
+    "compute_stop_instance",
+    "compute_start_instance",
+    "conductor_schedule_and_build_instances",
+    "compute_resize_instance",
+    "compute_finish_resize",
+    "compute_live_migration",
+    "compute_snapshot_instance",
+    "conductor_migrate_server",
+    "compute_prep_resize",
+    "compute_shelve_instance",
+    "compute_unshelve_instance",
+]
+_ACTIONS = [
+    "create",
+    "delete",
+    "reboot",
+    "stop",
+    "start",
+    "resize",
+    "confirmResize",
+    "live-migration",
+    "createImage",
+    "shelve",
+    "unshelve",
+    "rebuild",
+    "attach_interface",
+    "detach_volume",
+]
 _TRACEBACK = (
     'Traceback (most recent call last):\n  File "/var/lib/kolla/venv/lib/python3.9/site-packages/nova/'
     'compute/manager.py", line {line}, in _do_build_and_run_instance\n    self._build_and_run_instance(context, '
@@ -97,14 +121,24 @@ _TRACEBACK = (
     "-device vfio-pci,host=0000:{bus}:00.0: 'Device or resource busy'\n"
 )
 _IMAGE_KEYS = [
-    ("image_base_image_ref", None), ("image_container_format", "bare"), ("image_disk_format", "qcow2"),
-    ("image_min_disk", "40"), ("image_min_ram", "0"), ("image_os_distro", "ubuntu"),
-    ("image_hw_rng_model", "virtio"), ("image_build-os", "ubuntu-jammy"), ("image_build-tag", None),
-    ("image_build-variant", "base"), ("image_owner_specified.openstack.md5", None),
-    ("image_owner_specified.openstack.object", None), ("image_owner_specified.openstack.sha256", None),
-    ("clean_attempts", "1"), ("boot_roles", "member,reader"), ("owner_project_name", None),
+    ("image_base_image_ref", None),
+    ("image_container_format", "bare"),
+    ("image_disk_format", "qcow2"),
+    ("image_min_disk", "40"),
+    ("image_min_ram", "0"),
+    ("image_os_distro", "ubuntu"),
+    ("image_hw_rng_model", "virtio"),
+    ("image_build-os", "ubuntu-jammy"),
+    ("image_build-tag", None),
+    ("image_build-variant", "base"),
+    ("image_owner_specified.openstack.md5", None),
+    ("image_owner_specified.openstack.object", None),
+    ("image_owner_specified.openstack.sha256", None),
+    ("clean_attempts", "1"),
+    ("boot_roles", "member,reader"),
+    ("owner_project_name", None),
     ("owner_user_name", None),
-]  # fmt: skip
+]
 
 
 class Values:
@@ -137,8 +171,9 @@ class Values:
         return SEED_ID + self.r.randrange(n)
 
     def flavor(self) -> str:
-        vcpus, ram, disk = self.r.choice([(1, 2048, 20), (2, 4096, 40), (4, 8192, 40), (8, 16384, 80),
-                                          (16, 32768, 160), (48, 196608, 240)])  # fmt: skip
+        vcpus, ram, disk = self.r.choice(
+            [(1, 2048, 20), (2, 4096, 40), (4, 8192, 40), (8, 16384, 80), (16, 32768, 160), (48, 196608, 240)]
+        )
         name = {
             1: "m1.small",
             2: "m1.medium",
@@ -149,80 +184,225 @@ class Values:
         }[vcpus]
 
         def flv(n: str) -> dict:
-            return {"nova_object.name": "Flavor", "nova_object.namespace": "nova", "nova_object.version": "1.2",
-                    "nova_object.data": {"id": vcpus, "name": n, "memory_mb": ram, "vcpus": vcpus, "root_gb": disk,
-                                         "ephemeral_gb": 0, "flavorid": str(self.r.randrange(1, 60)), "swap": 0,
-                                         "rxtx_factor": 1.0, "vcpu_weight": 0, "disabled": False, "is_public": True,
-                                         "extra_specs": {"hw:cpu_policy": "shared", "quota:disk_read_bytes_sec":
-                                                         "209715200"},
-                                         "description": None, "created_at": "2021-03-02T17:23:11Z",
-                                         "updated_at": None, "deleted_at": None, "deleted": False},
-                    "nova_object.changes": ["extra_specs"]}  # fmt: skip
+            return {
+                "nova_object.name": "Flavor",
+                "nova_object.namespace": "nova",
+                "nova_object.version": "1.2",
+                "nova_object.data": {
+                    "id": vcpus,
+                    "name": n,
+                    "memory_mb": ram,
+                    "vcpus": vcpus,
+                    "root_gb": disk,
+                    "ephemeral_gb": 0,
+                    "flavorid": str(self.r.randrange(1, 60)),
+                    "swap": 0,
+                    "rxtx_factor": 1.0,
+                    "vcpu_weight": 0,
+                    "disabled": False,
+                    "is_public": True,
+                    "extra_specs": {"hw:cpu_policy": "shared", "quota:disk_read_bytes_sec": "209715200"},
+                    "description": None,
+                    "created_at": "2021-03-02T17:23:11Z",
+                    "updated_at": None,
+                    "deleted_at": None,
+                    "deleted": False,
+                },
+                "nova_object.changes": ["extra_specs"],
+            }
 
         return json.dumps({"cur": flv(name), "old": None, "new": None})
 
     def vcpu_model(self) -> str:
-        return json.dumps({"nova_object.name": "VirtCPUModel", "nova_object.namespace": "nova",
-                           "nova_object.version": "1.0", "nova_object.data": {
-                               "arch": None, "vendor": None, "topology": {
-                                   "nova_object.name": "VirtCPUTopology", "nova_object.namespace": "nova",
-                                   "nova_object.version": "1.0", "nova_object.data": {
-                                       "sockets": 1, "cores": self.r.choice([1, 2, 4, 8]), "threads": 1}},
-                               "features": [], "mode": "host-model", "model": None, "match": "exact"},
-                           "nova_object.changes": ["mode", "model", "features", "match", "topology", "vendor"]})  # fmt: skip
+        return json.dumps(
+            {
+                "nova_object.name": "VirtCPUModel",
+                "nova_object.namespace": "nova",
+                "nova_object.version": "1.0",
+                "nova_object.data": {
+                    "arch": None,
+                    "vendor": None,
+                    "topology": {
+                        "nova_object.name": "VirtCPUTopology",
+                        "nova_object.namespace": "nova",
+                        "nova_object.version": "1.0",
+                        "nova_object.data": {
+                            "sockets": 1,
+                            "cores": self.r.choice([1, 2, 4, 8]),
+                            "threads": 1,
+                        },
+                    },
+                    "features": [],
+                    "mode": "host-model",
+                    "model": None,
+                    "match": "exact",
+                },
+                "nova_object.changes": ["mode", "model", "features", "match", "topology", "vendor"],
+            }
+        )
 
     def keypairs(self) -> str:
-        key = "".join(self.r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
-                      for _ in range(372))  # fmt: skip
-        return json.dumps({"nova_object.name": "KeyPairList", "nova_object.namespace": "nova",
-                           "nova_object.version": "1.3", "nova_object.data": {"objects": [{
-                               "nova_object.name": "KeyPair", "nova_object.namespace": "nova",
-                               "nova_object.version": "1.4", "nova_object.data": {
-                                   "id": self.r.randrange(1, 9000), "name": "laptop", "user_id": self.r.choice(self.users),
-                                   "fingerprint": ":".join(f"{self.r.randrange(256):02x}" for _ in range(16)),
-                                   "public_key": f"ssh-rsa AAAAB3NzaC1yc2E{key} user@laptop\n", "type": "ssh",
-                                   "created_at": "2022-10-11T15:02:33Z", "updated_at": None, "deleted_at": None,
-                                   "deleted": False}}]}})  # fmt: skip
+        key = "".join(
+            self.r.choice("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+            for _ in range(372)
+        )
+        return json.dumps(
+            {
+                "nova_object.name": "KeyPairList",
+                "nova_object.namespace": "nova",
+                "nova_object.version": "1.3",
+                "nova_object.data": {
+                    "objects": [
+                        {
+                            "nova_object.name": "KeyPair",
+                            "nova_object.namespace": "nova",
+                            "nova_object.version": "1.4",
+                            "nova_object.data": {
+                                "id": self.r.randrange(1, 9000),
+                                "name": "laptop",
+                                "user_id": self.r.choice(self.users),
+                                "fingerprint": ":".join(f"{self.r.randrange(256):02x}" for _ in range(16)),
+                                "public_key": f"ssh-rsa AAAAB3NzaC1yc2E{key} user@laptop\n",
+                                "type": "ssh",
+                                "created_at": "2022-10-11T15:02:33Z",
+                                "updated_at": None,
+                                "deleted_at": None,
+                                "deleted": False,
+                            },
+                        }
+                    ]
+                },
+            }
+        )
 
     def network_info(self) -> str:
         mac = ":".join(f"{self.r.randrange(256):02x}" for _ in range(3))
         ip = f"10.{self.r.randrange(140, 150)}.{self.r.randrange(256)}.{self.r.randrange(2, 254)}"
-        return json.dumps([{"id": self.uuid(), "address": f"fa:16:3e:{mac}", "network": {
-            "id": self.uuid(), "bridge": "br-int", "label": "sharednet1", "subnets": [{
-                "cidr": "10.140.80.0/22", "dns": [], "gateway": {"address": "10.140.80.1", "type": "gateway",
-                                                                  "version": 4, "meta": {}},
-                "ips": [{"address": ip, "type": "fixed", "version": 4, "meta": {}, "floating_ips": []}],
-                "routes": [], "version": 4, "meta": {"enable_dhcp": True, "dhcp_server": "10.140.80.2"}}],
-            "meta": {"injected": False, "tenant_id": self.r.choice(self.projects), "mtu": 1500,
-                     "physical_network": "physnet1", "tunneled": False}},
-            "type": "ovs", "details": {"connectivity": "l2", "port_filter": True, "ovs_hybrid_plug": True,
-                                       "datapath_type": "system", "bridge_name": "br-int"},
-            "devname": f"tap{self.uuid()[:11]}", "ovs_interfaceid": self.uuid(), "qbh_params": None,
-            "qbg_params": None, "active": True, "vnic_type": "normal", "profile": {}, "preserve_on_delete": False,
-            "delegate_create": True, "meta": {}}])  # fmt: skip
+        return json.dumps(
+            [
+                {
+                    "id": self.uuid(),
+                    "address": f"fa:16:3e:{mac}",
+                    "network": {
+                        "id": self.uuid(),
+                        "bridge": "br-int",
+                        "label": "sharednet1",
+                        "subnets": [
+                            {
+                                "cidr": "10.140.80.0/22",
+                                "dns": [],
+                                "gateway": {
+                                    "address": "10.140.80.1",
+                                    "type": "gateway",
+                                    "version": 4,
+                                    "meta": {},
+                                },
+                                "ips": [
+                                    {
+                                        "address": ip,
+                                        "type": "fixed",
+                                        "version": 4,
+                                        "meta": {},
+                                        "floating_ips": [],
+                                    }
+                                ],
+                                "routes": [],
+                                "version": 4,
+                                "meta": {"enable_dhcp": True, "dhcp_server": "10.140.80.2"},
+                            }
+                        ],
+                        "meta": {
+                            "injected": False,
+                            "tenant_id": self.r.choice(self.projects),
+                            "mtu": 1500,
+                            "physical_network": "physnet1",
+                            "tunneled": False,
+                        },
+                    },
+                    "type": "ovs",
+                    "details": {
+                        "connectivity": "l2",
+                        "port_filter": True,
+                        "ovs_hybrid_plug": True,
+                        "datapath_type": "system",
+                        "bridge_name": "br-int",
+                    },
+                    "devname": f"tap{self.uuid()[:11]}",
+                    "ovs_interfaceid": self.uuid(),
+                    "qbh_params": None,
+                    "qbg_params": None,
+                    "active": True,
+                    "vnic_type": "normal",
+                    "profile": {},
+                    "preserve_on_delete": False,
+                    "delegate_create": True,
+                    "meta": {},
+                }
+            ]
+        )
 
     def request_spec(self, instance_uuid: str) -> str:
-        return json.dumps({"nova_object.name": "RequestSpec", "nova_object.namespace": "nova",
-                           "nova_object.version": "1.14", "nova_object.data": {
-                               "image": {"nova_object.name": "ImageMeta", "nova_object.data": {
-                                   "id": self.r.choice(self.images), "name": "CC-Ubuntu22.04",
-                                   "status": "active", "container_format": "bare", "disk_format": "qcow2",
-                                   "min_ram": 0, "min_disk": 0, "size": self.r.randrange(10**9, 5 * 10**9),
-                                   "properties": {"nova_object.name": "ImageMetaProps", "nova_object.data": {
-                                       "hw_rng_model": "virtio", "os_distro": "ubuntu"}}}},
-                               "numa_topology": None, "pci_requests": {"nova_object.name": "InstancePCIRequests",
-                                                                       "nova_object.data": {"requests": []}},
-                               "project_id": self.r.choice(self.projects), "user_id": self.r.choice(self.users),
-                               "availability_zone": "nova", "flavor": json.loads(self.flavor())["cur"],
-                               "num_instances": 1, "ignore_hosts": None, "force_hosts": None, "force_nodes": None,
-                               "retry": None, "limits": {"nova_object.name": "SchedulerLimits", "nova_object.data":
-                                                         {"numa_topology": None, "vcpu": None, "disk_gb": None,
-                                                          "memory_mb": None}},
-                               "instance_group": None, "scheduler_hints": {}, "instance_uuid": instance_uuid,
-                               "security_groups": {"nova_object.name": "SecurityGroupList", "nova_object.data":
-                                                   {"objects": [{"nova_object.name": "SecurityGroup",
-                                                                 "nova_object.data": {"name": "default"}}]}},
-                               "is_bfv": False}})  # fmt: skip
+        return json.dumps(
+            {
+                "nova_object.name": "RequestSpec",
+                "nova_object.namespace": "nova",
+                "nova_object.version": "1.14",
+                "nova_object.data": {
+                    "image": {
+                        "nova_object.name": "ImageMeta",
+                        "nova_object.data": {
+                            "id": self.r.choice(self.images),
+                            "name": "CC-Ubuntu22.04",
+                            "status": "active",
+                            "container_format": "bare",
+                            "disk_format": "qcow2",
+                            "min_ram": 0,
+                            "min_disk": 0,
+                            "size": self.r.randrange(10**9, 5 * 10**9),
+                            "properties": {
+                                "nova_object.name": "ImageMetaProps",
+                                "nova_object.data": {"hw_rng_model": "virtio", "os_distro": "ubuntu"},
+                            },
+                        },
+                    },
+                    "numa_topology": None,
+                    "pci_requests": {
+                        "nova_object.name": "InstancePCIRequests",
+                        "nova_object.data": {"requests": []},
+                    },
+                    "project_id": self.r.choice(self.projects),
+                    "user_id": self.r.choice(self.users),
+                    "availability_zone": "nova",
+                    "flavor": json.loads(self.flavor())["cur"],
+                    "num_instances": 1,
+                    "ignore_hosts": None,
+                    "force_hosts": None,
+                    "force_nodes": None,
+                    "retry": None,
+                    "limits": {
+                        "nova_object.name": "SchedulerLimits",
+                        "nova_object.data": {
+                            "numa_topology": None,
+                            "vcpu": None,
+                            "disk_gb": None,
+                            "memory_mb": None,
+                        },
+                    },
+                    "instance_group": None,
+                    "scheduler_hints": {},
+                    "instance_uuid": instance_uuid,
+                    "security_groups": {
+                        "nova_object.name": "SecurityGroupList",
+                        "nova_object.data": {
+                            "objects": [
+                                {"nova_object.name": "SecurityGroup", "nova_object.data": {"name": "default"}}
+                            ]
+                        },
+                    },
+                    "is_bfv": False,
+                },
+            }
+        )
 
 
 def _as_text(value: object) -> str:
@@ -283,17 +463,42 @@ def _table_row(
         row["deleted_at"] = v.time()
     if base == "instances":
         flavor = json.loads(v.flavor())["cur"]["nova_object.data"]
-        row.update(vcpus=flavor["vcpus"], memory_mb=flavor["memory_mb"], root_gb=flavor["root_gb"], ephemeral_gb=0,
-                   image_ref=r.choice(v.images), hostname=f"vm-{r.choice(['dev', 'ci', 'exp', 'lab'])}-{i}",
-                   display_name=f"vm-{r.choice(['dev', 'ci', 'exp', 'lab'])}-{i}", vm_state=r.choice(
-                       ["active", "active", "deleted", "stopped", "error"]), power_state=r.choice([1, 4, 0]),
-                   task_state=None, availability_zone="nova", key_name="laptop", os_type=None, architecture=None,
-                   reservation_id=f"r-{r.getrandbits(32):08x}", root_device_name="/dev/vda", config_drive="",
-                   launch_index=0, locked=0, progress=0, cleaned=1, hidden=0, kernel_id="", ramdisk_id="",
-                   user_data=None, key_data="ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC" + v.hex32() * 8 + " user@laptop",
-                   launched_on=r.choice(v.hosts), instance_type_id=r.randrange(1, 20),
-                   access_ip_v4=None, access_ip_v6=None, cell_name=None, vm_mode=None,
-                   default_ephemeral_device=None, default_swap_device=None)  # fmt: skip
+        row.update(
+            vcpus=flavor["vcpus"],
+            memory_mb=flavor["memory_mb"],
+            root_gb=flavor["root_gb"],
+            ephemeral_gb=0,
+            image_ref=r.choice(v.images),
+            hostname=f"vm-{r.choice(['dev', 'ci', 'exp', 'lab'])}-{i}",
+            display_name=f"vm-{r.choice(['dev', 'ci', 'exp', 'lab'])}-{i}",
+            vm_state=r.choice(["active", "active", "deleted", "stopped", "error"]),
+            power_state=r.choice([1, 4, 0]),
+            task_state=None,
+            availability_zone="nova",
+            key_name="laptop",
+            os_type=None,
+            architecture=None,
+            reservation_id=f"r-{r.getrandbits(32):08x}",
+            root_device_name="/dev/vda",
+            config_drive="",
+            launch_index=0,
+            locked=0,
+            progress=0,
+            cleaned=1,
+            hidden=0,
+            kernel_id="",
+            ramdisk_id="",
+            user_data=None,
+            key_data="ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC" + v.hex32() * 8 + " user@laptop",
+            launched_on=r.choice(v.hosts),
+            instance_type_id=r.randrange(1, 20),
+            access_ip_v4=None,
+            access_ip_v6=None,
+            cell_name=None,
+            vm_mode=None,
+            default_ephemeral_device=None,
+            default_swap_device=None,
+        )
     elif base == "instance_system_metadata":
         key, value = _IMAGE_KEYS[i % len(_IMAGE_KEYS)]
         row.update(
@@ -305,31 +510,83 @@ def _table_row(
         row.update(action=r.choice(_ACTIONS), message=None if r.random() < 0.9 else "Error")
     elif base == "instance_actions_events":
         error = r.random() < 0.05
-        row.update(event=r.choice(_EVENTS), result="Error" if error else "Success", details=None,
-                   traceback=_TRACEBACK.format(line=r.randrange(2000, 2700), uuid=v.uuid(), host=r.choice(v.hosts),
-                                               mm=f"{r.randrange(1, 13):02d}", dd=f"{r.randrange(1, 29):02d}",
-                                               hh=f"{r.randrange(24):02d}", bus=f"{r.randrange(256):02x}")
-                   if error else None)  # fmt: skip
+        row.update(
+            event=r.choice(_EVENTS),
+            result="Error" if error else "Success",
+            details=None,
+            traceback=_TRACEBACK.format(
+                line=r.randrange(2000, 2700),
+                uuid=v.uuid(),
+                host=r.choice(v.hosts),
+                mm=f"{r.randrange(1, 13):02d}",
+                dd=f"{r.randrange(1, 29):02d}",
+                hh=f"{r.randrange(24):02d}",
+                bus=f"{r.randrange(256):02x}",
+            )
+            if error
+            else None,
+        )
     elif base == "instance_faults":
-        row.update(code=r.choice([500, 500, 400]), message=r.choice(
-            ["No valid host was found. There are not enough hosts available.", "RescheduledException",
-             "Build of instance aborted: Volume did not finish being created"]),
-            details=_TRACEBACK.format(line=r.randrange(2000, 2700), uuid=v.uuid(), host=r.choice(v.hosts),
-                                      mm=f"{r.randrange(1, 13):02d}", dd=f"{r.randrange(1, 29):02d}",
-                                      hh=f"{r.randrange(24):02d}", bus=f"{r.randrange(256):02x}") * r.randrange(1, 3))  # fmt: skip
+        row.update(
+            code=r.choice([500, 500, 400]),
+            message=r.choice(
+                [
+                    "No valid host was found. There are not enough hosts available.",
+                    "RescheduledException",
+                    "Build of instance aborted: Volume did not finish being created",
+                ]
+            ),
+            details=_TRACEBACK.format(
+                line=r.randrange(2000, 2700),
+                uuid=v.uuid(),
+                host=r.choice(v.hosts),
+                mm=f"{r.randrange(1, 13):02d}",
+                dd=f"{r.randrange(1, 29):02d}",
+                hh=f"{r.randrange(24):02d}",
+                bus=f"{r.randrange(256):02x}",
+            )
+            * r.randrange(1, 3),
+        )
     elif base == "instance_extra":
-        row.update(numa_topology=None, pci_requests='{"nova_object.name": "InstancePCIRequests", "nova_object.data": '
-                   '{"requests": []}, "nova_object.version": "1.1", "nova_object.namespace": "nova"}',
-                   flavor=v.flavor(), vcpu_model=v.vcpu_model(), keypairs=v.keypairs(), migration_context=None,
-                   device_metadata=None, trusted_certs=None, vpmems=None, resources=None)  # fmt: skip
+        row.update(
+            numa_topology=None,
+            pci_requests='{"nova_object.name": "InstancePCIRequests", "nova_object.data": '
+            '{"requests": []}, "nova_object.version": "1.1", "nova_object.namespace": "nova"}',
+            flavor=v.flavor(),
+            vcpu_model=v.vcpu_model(),
+            keypairs=v.keypairs(),
+            migration_context=None,
+            device_metadata=None,
+            trusted_certs=None,
+            vpmems=None,
+            resources=None,
+        )
     elif base == "instance_info_caches":
         row.update(network_info=v.network_info())
     elif base == "block_device_mapping":
-        row.update(device_name="/dev/vda", source_type="image", destination_type="local", boot_index=0,
-                   delete_on_termination=1, device_type="disk", disk_bus=None, guest_format=None, no_device=0,
-                   volume_id=None, snapshot_id=None, image_id=r.choice(v.images), connection_info=None,
-                   volume_size=None, tag=None, attachment_id=None, encrypted=0, encryption_secret_uuid=None,
-                   encryption_format=None, encryption_options=None, volume_type=None)  # fmt: skip
+        row.update(
+            device_name="/dev/vda",
+            source_type="image",
+            destination_type="local",
+            boot_index=0,
+            delete_on_termination=1,
+            device_type="disk",
+            disk_bus=None,
+            guest_format=None,
+            no_device=0,
+            volume_id=None,
+            snapshot_id=None,
+            image_id=r.choice(v.images),
+            connection_info=None,
+            volume_size=None,
+            tag=None,
+            attachment_id=None,
+            encrypted=0,
+            encryption_secret_uuid=None,
+            encryption_format=None,
+            encryption_options=None,
+            volume_type=None,
+        )
     elif base == "migrations":
         row.update(
             status=r.choice(["completed", "confirmed", "error", "failed"]),
@@ -338,8 +595,15 @@ def _table_row(
     elif table == "request_specs":
         row.update(spec=v.request_spec(row["instance_uuid"]))
     elif table == "revocation_event":
-        row.update(domain_id=None, role_id=None, trust_id=None, consumer_id=None, access_token_id=None,
-                   audit_id=v.hex32()[:22], audit_chain_id=None)  # fmt: skip
+        row.update(
+            domain_id=None,
+            role_id=None,
+            trust_id=None,
+            consumer_id=None,
+            access_token_id=None,
+            audit_id=v.hex32()[:22],
+            audit_chain_id=None,
+        )
     elif table == "project":
         row.update(
             name=f"CHI-{r.randrange(100000, 999999)}",
@@ -365,34 +629,78 @@ def _compute_node(v: Values, i: int) -> Dict[str, object]:
     created = v.time(2019, 2021)
     gone = i % 37 == 5
     return {
-        "created_at": created, "updated_at": v.time(2024, 2024), "deleted_at": v.time(2022, 2023) if gone else None,
-        "id": i + 1, "service_id": None, "vcpus": 48, "memory_mb": 196608, "local_gb": 240, "vcpus_used": r.randrange(48),
-        "memory_mb_used": r.randrange(196608), "local_gb_used": r.randrange(240), "hypervisor_type": "QEMU",
-        "hypervisor_version": 6002000, "cpu_info": json.dumps({"arch": "x86_64", "model": "Cascadelake-Server-noTSX",
-                                                               "vendor": "Intel", "topology": {"cells": 2, "sockets": 1,
-                                                               "cores": 24, "threads": 2}, "features": ["sse4.2", "avx2",
-                                                               "avx512f", "vmx", "pdpe1gb"]}),
-        "disk_available_least": 200, "free_ram_mb": 100000, "free_disk_gb": 180, "current_workload": 0,
-        "running_vms": r.randrange(20), "hypervisor_hostname": v.nodes[i], "deleted": i + 1 if gone else 0,
-        "host_ip": f"10.52.{i // 200}.{i % 200 + 10}", "supported_instances": '[["x86_64", "kvm", "hvm"]]',
-        "pci_stats": v.pci_stats, "metrics": "[]", "extra_resources": None, "stats": '{"failed_builds": "0"}',
-        "numa_topology": v.numa, "host": v.hosts[i], "ram_allocation_ratio": 1.0, "cpu_allocation_ratio": 4.0,
-        "uuid": v.uuid(), "disk_allocation_ratio": 1.0, "mapped": 1,
-    }  # fmt: skip
+        "created_at": created,
+        "updated_at": v.time(2024, 2024),
+        "deleted_at": v.time(2022, 2023) if gone else None,
+        "id": i + 1,
+        "service_id": None,
+        "vcpus": 48,
+        "memory_mb": 196608,
+        "local_gb": 240,
+        "vcpus_used": r.randrange(48),
+        "memory_mb_used": r.randrange(196608),
+        "local_gb_used": r.randrange(240),
+        "hypervisor_type": "QEMU",
+        "hypervisor_version": 6002000,
+        "cpu_info": json.dumps(
+            {
+                "arch": "x86_64",
+                "model": "Cascadelake-Server-noTSX",
+                "vendor": "Intel",
+                "topology": {"cells": 2, "sockets": 1, "cores": 24, "threads": 2},
+                "features": ["sse4.2", "avx2", "avx512f", "vmx", "pdpe1gb"],
+            }
+        ),
+        "disk_available_least": 200,
+        "free_ram_mb": 100000,
+        "free_disk_gb": 180,
+        "current_workload": 0,
+        "running_vms": r.randrange(20),
+        "hypervisor_hostname": v.nodes[i],
+        "deleted": i + 1 if gone else 0,
+        "host_ip": f"10.52.{i // 200}.{i % 200 + 10}",
+        "supported_instances": '[["x86_64", "kvm", "hvm"]]',
+        "pci_stats": v.pci_stats,
+        "metrics": "[]",
+        "extra_resources": None,
+        "stats": '{"failed_builds": "0"}',
+        "numa_topology": v.numa,
+        "host": v.hosts[i],
+        "ram_allocation_ratio": 1.0,
+        "cpu_allocation_ratio": 4.0,
+        "uuid": v.uuid(),
+        "disk_allocation_ratio": 1.0,
+        "mapped": 1,
+    }
 
 
 def _services(v: Values) -> List[Dict[str, object]]:
     rows = [("nova-compute", "compute", host, i % 19 == 3) for i, host in enumerate(v.hosts)]
     for n in range(3):
-        rows += [("nova-scheduler", "scheduler", f"ctl{n + 1:02d}", False),
-                 ("nova-conductor", "conductor", f"ctl{n + 1:02d}", False)]  # fmt: skip
+        rows += [
+            ("nova-scheduler", "scheduler", f"ctl{n + 1:02d}", False),
+            ("nova-conductor", "conductor", f"ctl{n + 1:02d}", False),
+        ]
     return [
-        {"created_at": v.time(2019, 2020), "updated_at": v.time(2024, 2024), "deleted_at": None, "id": i + 1,
-         "host": host, "binary": binary, "topic": topic, "report_count": v.r.randrange(10**6, 10**7),
-         "disabled": int(disabled), "deleted": 0, "disabled_reason": "maintenance" if disabled else None,
-         "last_seen_up": v.time(2024, 2024), "forced_down": 0, "version": 66, "uuid": v.uuid()}
+        {
+            "created_at": v.time(2019, 2020),
+            "updated_at": v.time(2024, 2024),
+            "deleted_at": None,
+            "id": i + 1,
+            "host": host,
+            "binary": binary,
+            "topic": topic,
+            "report_count": v.r.randrange(10**6, 10**7),
+            "disabled": int(disabled),
+            "deleted": 0,
+            "disabled_reason": "maintenance" if disabled else None,
+            "last_seen_up": v.time(2024, 2024),
+            "forced_down": 0,
+            "version": 66,
+            "uuid": v.uuid(),
+        }
         for i, (binary, topic, host, disabled) in enumerate(rows)
-    ]  # fmt: skip
+    ]
 
 
 def seed_dump(log: Callable[[str], None] = print) -> bytes:
@@ -411,8 +719,10 @@ def seed_dump(log: Callable[[str], None] = print) -> bytes:
 
             def insert(db: str, table: str, rows: List[Dict[str, object]]) -> None:
                 cols = list(rows[0])
-                sql = (f"INSERT IGNORE INTO `{db}`.`{table}` ({', '.join(f'`{c}`' for c in cols)}) "
-                       f"VALUES ({', '.join(['%s'] * len(cols))})")  # fmt: skip
+                sql = (
+                    f"INSERT IGNORE INTO `{db}`.`{table}` ({', '.join(f'`{c}`' for c in cols)}) "
+                    f"VALUES ({', '.join(['%s'] * len(cols))})"
+                )
                 cur.executemany(sql, [tuple(r[c] for c in cols) for r in rows])
 
             for db, table in WEIGHTS:

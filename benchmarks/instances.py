@@ -79,9 +79,24 @@ def database_benchmark(events: int, work: Path, rounds: int = 3, worker_counts=(
         sql, _ = build_query(DB)
         key = work / "key"
         key.write_text("benchmark-key\n")
-        ours = [sys.executable, "-m", "starcompactor", "instances", "--source", "db", "--no-defaults",
-                "--db-user", "root", "--db-socket", server.socket, "--nova-databases", DB,
-                "--hashed-masking-key-file", str(key), "--quiet"]  # fmt: skip
+        ours = [
+            sys.executable,
+            "-m",
+            "starcompactor",
+            "instances",
+            "--source",
+            "db",
+            "--no-defaults",
+            "--db-user",
+            "root",
+            "--db-socket",
+            server.socket,
+            "--nova-databases",
+            DB,
+            "--hashed-masking-key-file",
+            str(key),
+            "--quiet",
+        ]
         client = [
             find_client() or "mysql",
             "--no-defaults",
@@ -100,9 +115,13 @@ def database_benchmark(events: int, work: Path, rounds: int = 3, worker_counts=(
                 mine, mine_rss = timed([*ours, "--workers", str(workers), str(work / "out.csv")], cwd=work)
                 runs.append((workers, mine, mine_rss))
             rows.append((round_, base, base_rss, runs))
-            print(f"round {round_}: mysql --batch {base:.1f} s ({base_rss:.0f} MB); ours "
-                  + ", ".join(f"--workers {w}: {t:.1f} s ({r:.0f} MB, ratio {base / t:.2f})" for w, t, r in runs),
-                  flush=True)  # fmt: skip
+            print(
+                f"round {round_}: mysql --batch {base:.1f} s ({base_rss:.0f} MB); ours "
+                + ", ".join(
+                    f"--workers {w}: {t:.1f} s ({r:.0f} MB, ratio {base / t:.2f})" for w, t, r in runs
+                ),
+                flush=True,
+            )
         with open(work / "out.csv", "rb") as handle:  # streamed: a fork inherits the parent's peak RSS
             lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) - 1
         assert lines == events, (lines, events)
@@ -145,15 +164,36 @@ def api_benchmark(servers: int, actions: int, latency: float) -> None:
     t0 = dt.datetime(2024, 1, 1)
     specs = []
     for i in range(servers):
-        specs.append({
-            "id": f"00000000-0000-4000-8000-{i:012d}", "name": f"vm{i}", "hostname": f"vm-{i}", "user_id": "u",
-            "project_id": "p", "host": "c01", "node": "c01.example.org", "deleted": i % 10 == 0,
-            "flavor": {"id": "1", "vcpus": 2, "ram": 2048, "disk": 20},
-            "actions": [{"request_id": f"req-{i}-{a}", "action": "reboot", "start_time": t0 + dt.timedelta(minutes=i + a),
-                         "events": [{"event": "compute_reboot_instance", "start_time": t0 + dt.timedelta(minutes=i + a),
-                                     "finish_time": t0 + dt.timedelta(minutes=i + a, seconds=5), "result": "Success",
-                                     "host": "c01"}]} for a in range(actions)],
-        })  # fmt: skip
+        specs.append(
+            {
+                "id": f"00000000-0000-4000-8000-{i:012d}",
+                "name": f"vm{i}",
+                "hostname": f"vm-{i}",
+                "user_id": "u",
+                "project_id": "p",
+                "host": "c01",
+                "node": "c01.example.org",
+                "deleted": i % 10 == 0,
+                "flavor": {"id": "1", "vcpus": 2, "ram": 2048, "disk": 20},
+                "actions": [
+                    {
+                        "request_id": f"req-{i}-{a}",
+                        "action": "reboot",
+                        "start_time": t0 + dt.timedelta(minutes=i + a),
+                        "events": [
+                            {
+                                "event": "compute_reboot_instance",
+                                "start_time": t0 + dt.timedelta(minutes=i + a),
+                                "finish_time": t0 + dt.timedelta(minutes=i + a, seconds=5),
+                                "result": "Success",
+                                "host": "c01",
+                            }
+                        ],
+                    }
+                    for a in range(actions)
+                ],
+            }
+        )
     # The server runs in its own process: in ours it would compete for the GIL with the client.
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
@@ -176,8 +216,10 @@ def api_benchmark(servers: int, actions: int, latency: float) -> None:
         child.terminate()
         child.join()
     requests = servers * (1 + actions)
-    print(f"\n| API: {servers:,} servers × {actions} actions, {latency * 1000:.0f} ms per request "
-          f"({requests:,} requests) | time (s) |\n|---|---|")  # fmt: skip
+    print(
+        f"\n| API: {servers:,} servers × {actions} actions, {latency * 1000:.0f} ms per request "
+        f"({requests:,} requests) | time (s) |\n|---|---|"
+    )
     print(f"| --concurrency 1 (sequential, as the original) | {results[1]:.1f} |")
     print(f"| --concurrency 8 | {results[8]:.1f} |")
     print(f"| speed-up | {results[1] / results[8]:.1f}× |")

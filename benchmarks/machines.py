@@ -88,8 +88,17 @@ def main() -> None:
         isal_wall, isal_rss = best([py, "-c", isal_code, *map(str, files)], args.repeat)
         ours = {}
         for workers in (1, 2):
-            cmd = [py, "-m", "starcompactor.machines_cli", "--backup-dir", str(history), "--workers", str(workers),
-                   "--quiet", str(work / f"out-{workers}.csv")]  # fmt: skip
+            cmd = [
+                py,
+                "-m",
+                "starcompactor.machines_cli",
+                "--backup-dir",
+                str(history),
+                "--workers",
+                str(workers),
+                "--quiet",
+                str(work / f"out-{workers}.csv"),
+            ]
             ours[workers] = best(cmd, args.repeat, env=env)
         total_gz = sum(os.path.getsize(f) for f in files)
     finally:
@@ -98,8 +107,11 @@ def main() -> None:
     mb = 1e6
     print(f"## machines ({platform.python_version()}, {os.cpu_count()} cores, {args.snapshots} snapshots)")
     print()
-    print(f"History: {args.snapshots} × {dump.name} ({os.path.getsize(dump) / mb:.0f} MB gzip"
-          + (f", {plain_size / mb:.0f} MB uncompressed" if plain_size else "") + f"); {total_gz / mb:.0f} MB read in all.")  # fmt: skip
+    print(
+        f"History: {args.snapshots} × {dump.name} ({os.path.getsize(dump) / mb:.0f} MB gzip"
+        + (f", {plain_size / mb:.0f} MB uncompressed" if plain_size else "")
+        + f"); {total_gz / mb:.0f} MB read in all."
+    )
     print()
     print("| run | wall s | vs gzip -dc | vs isal igzip | peak RSS MiB |")
     print("|---|---:|---:|---:|---:|")
@@ -110,8 +122,10 @@ def main() -> None:
         f"| isal igzip read (one process) | {isal_wall:.1f} | {isal_wall / gzip_wall:.2f} | 1.00 | {isal_rss / 1024:.0f} |"
     )
     for workers, (wall, rss) in ours.items():
-        print(f"| starcompactor machines --workers {workers} | {wall:.1f} | {wall / gzip_wall:.2f} | "
-              f"{wall / isal_wall:.2f} | {rss / 1024:.0f} |")  # fmt: skip
+        print(
+            f"| starcompactor machines --workers {workers} | {wall:.1f} | {wall / gzip_wall:.2f} | "
+            f"{wall / isal_wall:.2f} | {rss / 1024:.0f} |"
+        )
     print()
     print(f"Scaling 1 → 2 workers: {ours[1][0] / ours[2][0]:.2f}× faster.")
 

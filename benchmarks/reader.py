@@ -59,13 +59,10 @@ DECOMPRESSORS: Dict[str, List[Tuple[str, List[str]]]] = {
 def child(path: str, request: str, flags: Sequence[str]) -> None:
     if "--no-isal" in flags:
         sys.modules["isal"] = None  # type: ignore[assignment]  # makes "import isal" fail: zlib fallback
-    from starcompactor import source
-    from starcompactor.statements import DumpReader
-
-    if "--prefetch" in flags:
-        source.PREFETCH = True
-    elif "--no-prefetch" in flags:
-        source.PREFETCH = False
+    try:
+        from starcompactor.dump import DumpReader
+    except ImportError:  # a baseline tree from before the dump package (--baseline-tree)
+        from starcompactor.statements import DumpReader  # type: ignore[no-redef]
 
     reader = DumpReader(path, REQUESTS[request])
     counts: Dict[str, int] = {}
@@ -73,8 +70,16 @@ def child(path: str, request: str, flags: Sequence[str]) -> None:
         key = f"{db}.{table}"
         counts[key] = counts.get(key, 0) + 1
     info = reader.info
-    json.dump({"rows": counts, "bytes_read": info.bytes_read, "stopped_early": info.stopped_early,
-               "trailer": info.has_trailer, "vm_hwm": _vm_hwm()}, sys.stdout)  # fmt: skip
+    json.dump(
+        {
+            "rows": counts,
+            "bytes_read": info.bytes_read,
+            "stopped_early": info.stopped_early,
+            "trailer": info.has_trailer,
+            "vm_hwm": _vm_hwm(),
+        },
+        sys.stdout,
+    )
 
 
 def _vm_hwm() -> Optional[int]:
@@ -92,8 +97,16 @@ def _vm_hwm() -> Optional[int]:
 
 
 class Run:
-    def __init__(self, label: str, argv: List[str], stdin: Optional[Path], kind: str) -> None:
+    def __init__(
+        self,
+        label: str,
+        argv: List[str],
+        stdin: Optional[Path],
+        kind: str,
+        env: Optional[Dict[str, str]] = None,
+    ) -> None:
         self.label = label
+        self.env = dict(os.environ, **env) if env else None
         self.argv = argv
         self.stdin = stdin
         self.kind = kind  #: "decompressor" or a request name
@@ -116,8 +129,13 @@ class Run:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             start = time.perf_counter()
-            proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE if self.kind != "decompressor"
-                                    else subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+            proc = subprocess.Popen(
+                argv,
+                stdin=stdin,
+                env=self.env,
+                stdout=subprocess.PIPE if self.kind != "decompressor" else subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             out, err = proc.communicate()
             wall = time.perf_counter() - start
         finally:
@@ -164,12 +182,18 @@ def machine() -> str:
             versions.append(f"{dist} {md.version(dist)}")
         except md.PackageNotFoundError:
             versions.append(f"{dist} missing")
-    return (f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, Python {platform.python_version()}, "
-            f"{', '.join(versions)}")  # fmt: skip
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}, Python {platform.python_version()}, "
+        f"{', '.join(versions)}"
+    )
 
 
 def bench(
-    paths: Dict[Tuple[str, str], Path], repeat: int, requests: Sequence[str], variants: Sequence[str]
+    paths: Dict[Tuple[str, str], Path],
+    repeat: int,
+    requests: Sequence[str],
+    variants: Sequence[str],
+    baseline_tree: Optional[Path] = None,
 ) -> List[dict]:
     me = [sys.executable, str(Path(__file__).resolve()), "--child"]
     results = []
@@ -179,12 +203,20 @@ def bench(
             runs.append(Run(label, argv, path, "decompressor"))
         for request in requests:
             runs.append(Run(f"ours: {request}", me + [str(path), request], None, request))
+            if baseline_tree is not None:
+                runs.append(
+                    Run(
+                        f"baseline tree: {request}",
+                        me + [str(path), request],
+                        None,
+                        request,
+                        env={"PYTHONPATH": str(baseline_tree)},
+                    )
+                )
             for variant in variants:
                 if variant == "no-isal" and ext != "gz":
                     continue
-                label = {"no-isal": "zlib, no isal", "prefetch": "thread on", "no-prefetch": "thread off"}[
-                    variant
-                ]
+                label = {"no-isal": "zlib, no isal"}[variant]
                 runs.append(
                     Run(f"ours: {request}, {label}", me + [str(path), request, f"--{variant}"], None, request)
                 )
@@ -200,12 +232,22 @@ def bench(
         plain_size = _plain_size(path)
         for run in runs:
             row = {
-                "style": style, "compression": ext, "file": path.name, "run": run.label, "kind": run.kind,
-                "wall_s": run.median, "wall_all": run.wall, "cpu_s": statistics.median(run.cpu),
-                "rss_mb": max(run.rss) / 1e6, "vs_floor": run.median / floor.median, "floor": floor.label,
-                "vs_cli": run.median / cli.median, "cli": cli.label, "compressed_mb": path.stat().st_size / 1e6,
+                "style": style,
+                "compression": ext,
+                "file": path.name,
+                "run": run.label,
+                "kind": run.kind,
+                "wall_s": run.median,
+                "wall_all": run.wall,
+                "cpu_s": statistics.median(run.cpu),
+                "rss_mb": max(run.rss) / 1e6,
+                "vs_floor": run.median / floor.median,
+                "floor": floor.label,
+                "vs_cli": run.median / cli.median,
+                "cli": cli.label,
+                "compressed_mb": path.stat().st_size / 1e6,
                 "plain_mb": plain_size / 1e6,
-            }  # fmt: skip
+            }
             if run.result is not None:
                 row["read_fraction"] = run.result["bytes_read"] / plain_size
                 row["rows"] = run.result["rows"]
@@ -224,14 +266,18 @@ def _line(row: dict) -> str:
     extra = ""
     if "read_fraction" in row:
         extra = f"  read {row['read_fraction']:.0%}  rows {sum(row['rows'].values())}"
-    return (f"{row['style']:8} {row['compression']:4} {row['run']:34} {row['wall_s']:7.2f} s  "
-            f"{row['vs_floor']:5.2f}x {row['floor']:<20} {row['vs_cli']:5.2f}x {row['cli']:<10} "
-            f"cpu {row['cpu_s']:6.2f} s  rss {row['rss_mb']:6.1f} MB{extra}")  # fmt: skip
+    return (
+        f"{row['style']:8} {row['compression']:4} {row['run']:34} {row['wall_s']:7.2f} s  "
+        f"{row['vs_floor']:5.2f}x {row['floor']:<20} {row['vs_cli']:5.2f}x {row['cli']:<10} "
+        f"cpu {row['cpu_s']:6.2f} s  rss {row['rss_mb']:6.1f} MB{extra}"
+    )
 
 
 def markdown(results: List[dict]) -> str:
-    out = ["| dump | run | median wall | × fastest decompressor | × CLI | CPU | peak RSS | dump read |",
-           "|---|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    out = [
+        "| dump | run | median wall | × fastest decompressor | × CLI | CPU | peak RSS | dump read |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
         frac = f"{r['read_fraction']:.0%}" if "read_fraction" in r else ""
         out.append(
@@ -257,8 +303,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument(
         "--repeat", type=int, help="repetitions; medians are reported (default 3, 1 with --quick)"
     )
-    parser.add_argument("--styles", default="mariadb,mysql", help="dump layouts: mariadb (one row per line), "
-                        "mysql (1 MB extended INSERT lines)")  # fmt: skip
+    parser.add_argument(
+        "--styles",
+        default="mariadb,mysql",
+        help="dump layouts: mariadb (one row per line), mysql (1 MB extended INSERT lines)",
+    )
     parser.add_argument(
         "--compressions", default="gz,bz2,zst", help="any of gz,bz2,zst,xz (default gz,bz2,zst)"
     )
@@ -266,7 +315,12 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument(
         "--variants",
         default="no-isal",
-        help="extra runs of ours, any of no-isal (gzip through zlib), prefetch, no-prefetch (default no-isal)",
+        help="extra runs of ours, any of no-isal (gzip through zlib) (default no-isal)",
+    )
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="also time the reader of another checkout (its top directory), e.g. the commit before a change",
     )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
@@ -276,16 +330,24 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         args.repeat = 1 if args.quick else 3
     import _gen
 
-    paths = _gen.ensure_dumps(args.size_mb, args.styles.split(","), args.compressions.split(","),
-                              log=lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
+    paths = _gen.ensure_dumps(
+        args.size_mb,
+        args.styles.split(","),
+        args.compressions.split(","),
+        log=lambda m: print(m, file=sys.stderr, flush=True),
+    )
     print(f"# {machine()}; load average {os.getloadavg()[0]:.2f}; {args.repeat} repetition(s)", flush=True)
     variants = [v for v in args.variants.split(",") if v]
-    results = bench(paths, args.repeat, args.requests.split(","), variants)
+    results = bench(paths, args.repeat, args.requests.split(","), variants, args.baseline_tree)
     print()
     print(markdown(results))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "size_mb": args.size_mb, "repeat": args.repeat,
-                                         "results": results}, indent=1))  # fmt: skip
+        args.json.write_text(
+            json.dumps(
+                {"machine": machine(), "size_mb": args.size_mb, "repeat": args.repeat, "results": results},
+                indent=1,
+            )
+        )
 
 
 if __name__ == "__main__":

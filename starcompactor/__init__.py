@@ -1,15 +1,15 @@
 """StarCompactor: anonymized OpenStack workload traces from mysqldump archives and Nova.
 
 The library reads without the command line: :class:`DumpReader` streams the rows of chosen tables out of
-compressed mysqldump archives; the other stages build host snapshots, diff them into machine events,
-query instance events, mask and write traces.
+compressed mysqldump archives (:mod:`starcompactor.dump`); :mod:`starcompactor.machines` turns archives
+into the machine trace, :mod:`starcompactor.instances` Nova's databases or API into the instance trace,
+and :mod:`starcompactor.traces` writes both.
 """
 
 from __future__ import annotations
 
-__version__ = "1.0.0.dev0"
-
+from ._version import __version__
+from .dump import DumpInfo, DumpReader, read_info, read_rows
 from .errors import StarCompactorError
-from .statements import DumpInfo, DumpReader, read_info, read_rows
 
 __all__ = ["DumpInfo", "DumpReader", "StarCompactorError", "__version__", "read_info", "read_rows"]

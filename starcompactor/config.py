@@ -16,16 +16,22 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 from .errors import ConfigError
+from .times import parse_time
 
 DEFAULT_FILE = "starcompactor.config"
 
 DEFAULT_BAREMETAL_PROPERTIES = (
-    "node_type", "placement.rack", "architecture.platform_type", "main_memory.ram_size",
-    "architecture.smt_size", "architecture.smp_size", "storage_devices.0.size",
-)  # fmt: skip
+    "node_type",
+    "placement.rack",
+    "architecture.platform_type",
+    "main_memory.ram_size",
+    "architecture.smt_size",
+    "architecture.smp_size",
+    "storage_devices.0.size",
+)
 
 DEFAULTS = {
     "default": {"epoch": "2015-09-17T00:00:00", "nova_databases": "nova,nova_cell0"},
@@ -47,18 +53,15 @@ DEFAULTS = {
 }
 
 
-def parse_time(text: str, what: str = "time") -> dt.datetime:
-    """ISO 8601 (``2015-09-17T00:00:00``, ``2015-09-17 00:00``, ``…Z``, ``…+02:00``) → naive UTC."""
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise ConfigError(f"{what}: not an ISO 8601 time: {text!r}") from exc
-    if parsed.tzinfo is not None:
-        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return parsed
+#: Site types: Nova/KVM, or Ironic + Blazar.
+INSTANCE_TYPES = ("vm", "baremetal")
+
+
+def check_instance_type(value: str) -> str:
+    """``value`` if it names a site type; else the one error every entry point raises for it."""
+    if value not in INSTANCE_TYPES:
+        raise ConfigError(f"unknown instance type {value!r} (choose from {', '.join(INSTANCE_TYPES)})")
+    return value
 
 
 @dataclass
@@ -139,7 +142,3 @@ def load_config(path: Optional[str] = None, *, cwd: Optional[str] = None) -> Con
         number_of_files_per_process=get_int("multithread", "number_of_files_per_process") or 30,
         source=source,
     )
-
-
-def config_summary(config: Config) -> List[str]:
-    return [f"config: {config.source}", f"epoch: {config.epoch.isoformat()}"]

@@ -1,16 +1,23 @@
-"""Exceptions raised by StarCompactor.
+"""Every exception StarCompactor raises, in one place.
 
 Every error the library raises on bad input is a :class:`StarCompactorError`; its ``str()`` is one line
 that names the file (or server) and what is wrong, so the command line can print it as it is.
+
+Errors cross process boundaries (process pools, Dask), so they pickle by one rule: ``self.args`` holds
+exactly the constructor's arguments (each ``__init__`` passes them on to ``super().__init__``), and
+:meth:`StarCompactorError.__reduce__` rebuilds the error from them.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 
 class StarCompactorError(Exception):
     """Base class of every error StarCompactor raises on purpose."""
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), tuple(self.args))
 
 
 class ConfigError(StarCompactorError):
@@ -21,13 +28,20 @@ class MissingDependencyError(StarCompactorError):
     """An optional dependency is needed for the requested feature."""
 
     def __init__(self, package: str, extra: str, feature: str) -> None:
+        super().__init__(package, extra, feature)
         self.package = package
         self.extra = extra
         self.feature = feature
-        super().__init__(package, extra, feature)  # args as the signature: it survives pickling
 
     def __str__(self) -> str:
         return f"{self.feature} needs the '{self.package}' package: pip install 'starcompactor[{self.extra}]'"
+
+
+class NoBackupsError(StarCompactorError):
+    """The backup directory holds no file the selection accepts."""
+
+
+# -- dumps --------------------------------------------------------------------------------------------
 
 
 class DumpError(StarCompactorError):
@@ -39,10 +53,10 @@ class DumpError(StarCompactorError):
     what = "cannot read dump"
 
     def __init__(self, path: str, detail: str = "", offset: Optional[int] = None) -> None:
+        super().__init__(path, detail, offset)
         self.path = path
         self.detail = detail
         self.offset = offset
-        super().__init__(path, detail, offset)
 
     def __str__(self) -> str:
         where = f" (at decompressed byte {self.offset})" if self.offset is not None else ""
@@ -80,8 +94,6 @@ class UnknownColumnsError(DumpError):
     what = "columns unknown"
 
     def __init__(self, path: str, database: Optional[str], table: str, offset: Optional[int] = None) -> None:
-        self.database = database
-        self.table = table
         name = f"{database}.{table}" if database else table
         super().__init__(
             path,
@@ -89,7 +101,9 @@ class UnknownColumnsError(DumpError):
             "(dump with --complete-insert, or without --no-create-info)",
             offset,
         )
-        self.args = (path, database, table, offset)  # so it survives pickling (process pools)
+        self.args = (path, database, table, offset)
+        self.database = database
+        self.table = table
 
 
 class MissingTableError(DumpError):
@@ -98,18 +112,56 @@ class MissingTableError(DumpError):
     what = "missing table"
 
 
+class BadDumpError(DumpError):
+    """A dump failed in a worker: carries the worker's one-line message (and the error's class name)."""
+
+    def __init__(self, path: str, message: str, kind: str = "DumpError") -> None:
+        super().__init__(path, message)
+        self.args = (path, message, kind)
+        self.message = message
+        self.kind = kind
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TokenizeError(ValueError):
+    """A VALUES list is malformed at ``position`` (an offset into the statement).
+
+    Internal to the reader, which turns it into a :class:`DumpSyntaxError` naming the file.
+    """
+
+    def __init__(self, message: str, position: int) -> None:
+        super().__init__(message, position)
+        self.message = message
+        self.position = position
+
+    def __str__(self) -> str:
+        return f"{self.message} at statement byte {self.position}"
+
+
+# -- live sources -------------------------------------------------------------------------------------
+
+
 class DatabaseError(StarCompactorError):
     """A live database could not be queried (connection lost, access denied, unknown database)."""
 
     def __init__(self, server: str, database: Optional[str], detail: str) -> None:
+        super().__init__(server, database, detail)
         self.server = server
         self.database = database
         self.detail = detail
-        super().__init__(server, database, detail)
 
     def __str__(self) -> str:
         db = f" database {self.database}" if self.database else ""
         return f"{self.server}{db}: {self.detail}"
+
+
+class ProtocolError(Exception):
+    """The bytes on the wire are not a row packet (sequence or framing): the connection is unusable.
+
+    Internal to bulk row reading, which reports it as a :class:`DatabaseError`.
+    """
 
 
 class ApiError(StarCompactorError):

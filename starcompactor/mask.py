@@ -18,12 +18,10 @@ import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
 from .errors import ConfigError
-
-if TYPE_CHECKING:
-    from .events import InstanceEvent, MachineEvent
+from .events import InstanceEvent, MachineEvent
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +103,7 @@ def load_key(
     return MaskingKey(secret, f"key file {path} (created now)")
 
 
-class _MaskCache(dict):  # type: ignore[type-arg]
+class _MaskCache(Dict[Optional[str], str]):
     """value → masked value, computed on first sight and remembered.
 
     A dict subclass with ``__missing__``: a value seen before costs one subscript, which matters at five
@@ -204,8 +202,8 @@ def rack_ranks(values: Iterable[object]) -> Dict[object, int]:
 
 
 def mask_machine_events(
-    events: Iterable["MachineEvent"], masker: Masker, rack_key: Optional[str]
-) -> List["MachineEvent"]:
+    events: Iterable[MachineEvent], masker: Masker, rack_key: Optional[str]
+) -> List[MachineEvent]:
     """Hash host names and replace the rack by its rank among all racks observed in ``events``."""
     from dataclasses import replace
 
@@ -221,7 +219,7 @@ def mask_machine_events(
     return masked
 
 
-def mask_instance_event(event: "InstanceEvent", masker: Masker) -> "InstanceEvent":
+def mask_instance_event(event: InstanceEvent, masker: Masker) -> InstanceEvent:
     """Hash the five identifying fields of an instance event."""
     return event._replace(
         instance_uuid=masker(event.instance_uuid),
@@ -232,14 +230,12 @@ def mask_instance_event(event: "InstanceEvent", masker: Masker) -> "InstanceEven
     )
 
 
-def mask_instance_batch(events: Iterable["InstanceEvent"], masker: Masker) -> List["InstanceEvent"]:
+def mask_instance_batch(events: Iterable[InstanceEvent], masker: Masker) -> List[InstanceEvent]:
     """:func:`mask_instance_event` over many events, for the paths of millions.
 
     One comprehension, one cache subscript per field: a fifth of the cost of a call per field and
     ``_replace`` per event.
     """
-    from .events import InstanceEvent
-
     mask = masker.table
     make = tuple.__new__
     cls = InstanceEvent

@@ -1,9 +1,9 @@
 """Fan the dumps out over workers; results come back in input order.
 
-Executors are a small registry keyed by URL scheme: ``process`` (the default: a process pool with one
-worker per core; one worker runs in this process), ``thread``, and ``dask://HOST:PORT``, which runs the
-same map on a Dask cluster through distributed's ``concurrent.futures`` executor (extra ``dask``,
-imported only when asked for).
+Executors are a small registry keyed by URL scheme (:data:`EXECUTORS`): ``process`` (the default: a
+process pool with one worker per core; one worker runs in this process), ``thread``, and
+``dask://HOST:PORT`` (or ``tcp://``), which runs the same map on a Dask cluster through distributed's
+``concurrent.futures`` executor (extra ``dask``, imported only when asked for).
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ import concurrent.futures as cf
 import logging
 import os
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from .errors import ConfigError, MissingDependencyError
+from .registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -75,23 +76,25 @@ def _dask(address: str, workers: Optional[int]) -> Iterator[cf.Executor]:
         client.close()
 
 
-#: URL scheme -> context manager yielding a concurrent.futures Executor.
-EXECUTORS: Dict[str, Callable[[str, Optional[int]], Any]] = {
-    "process": _process,
-    "thread": _thread,
-    "dask": _dask,
-    "tcp": _dask,
-}
+#: URL scheme -> context manager yielding a concurrent.futures Executor for (url, workers).
+EXECUTORS: Registry[Callable[[str, Optional[int]], Any]] = Registry(
+    "executor", "or dask://HOST:PORT for a Dask cluster"
+)
+EXECUTORS.register("process", _process)
+EXECUTORS.register("thread", _thread)
+EXECUTORS.register("dask", _dask)
+EXECUTORS.register("tcp", _dask)
+
+
+def supported_executors() -> Tuple[str, ...]:
+    return EXECUTORS.names()
 
 
 def open_executor(url: Optional[str] = None, workers: Optional[int] = None) -> Any:
     """A context manager yielding the executor ``url`` names (default: the process pool)."""
     url = url or "process"
     scheme = url.split("://", 1)[0] if "://" in url else url
-    try:
-        factory = EXECUTORS[scheme]
-    except KeyError:
-        raise ConfigError(f"unknown executor {url!r} (use process, thread or dask://HOST:PORT)") from None
+    factory = EXECUTORS.get(scheme)
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     return factory(url, workers)

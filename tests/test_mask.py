@@ -103,8 +103,11 @@ def test_natural_rack_order():
 
 def test_mask_machine_events_ranks_racks_over_all_events():
     t = dt.datetime(2024, 1, 1)
-    events = [MachineEvent(t, "h1", "CREATE", {"rack": "r10"}), MachineEvent(t, "h2", "CREATE", {"rack": "r2"}),
-              MachineEvent(t, "h2", "DELETE", {})]  # fmt: skip
+    events = [
+        MachineEvent(t, "h1", "CREATE", {"rack": "r10"}),
+        MachineEvent(t, "h2", "CREATE", {"rack": "r2"}),
+        MachineEvent(t, "h2", "DELETE", {}),
+    ]
     masked = mask_machine_events(events, Masker("sha2-salted", key(b"chameleon")), "rack")
     assert [e.properties for e in masked] == [{"rack": 1}, {"rack": 0}, {}]
     assert masked[0].host == hashlib.sha256(b"chameleonh1").hexdigest()[:32]

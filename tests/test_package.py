@@ -14,7 +14,8 @@ from starcompactor.errors import MissingDependencyError
 
 def test_import_pulls_in_no_heavy_dependency():
     code = (
-        "import sys, starcompactor, starcompactor.statements, starcompactor.writers, starcompactor.mask;"
+        "import sys, starcompactor, starcompactor.dump, starcompactor.traces, starcompactor.mask,"
+        " starcompactor.machines, starcompactor.instances, starcompactor.server, starcompactor.cli;"
         "heavy = [m for m in ('tqdm', 'pymysql', 'openstack', 'pyarrow', 'distributed', 'sqlparse') if m in sys.modules];"
         "print(','.join(heavy))"
     )
@@ -48,7 +49,7 @@ def test_usage_error_exits_2():
 
 
 def test_missing_pyarrow_names_the_extra(monkeypatch, tmp_path):
-    from starcompactor.writers import open_writer
+    from starcompactor.traces import open_writer
 
     real_import = builtins.__import__
 
@@ -70,7 +71,7 @@ def test_missing_pyarrow_names_the_extra(monkeypatch, tmp_path):
 
 
 def test_missing_zstandard_names_the_extra(monkeypatch, tmp_path):
-    from starcompactor.statements import read_info
+    from starcompactor.dump import read_info
 
     real_import = builtins.__import__
 

@@ -54,18 +54,40 @@ class MariaDB:
         self.datadir.mkdir(parents=True, exist_ok=True)
         user = ["--user=root"] if os.geteuid() == 0 else []
         subprocess.run(
-            [install, "--no-defaults", f"--datadir={self.datadir}", "--auth-root-authentication-method=normal",
-             "--skip-test-db", *user],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [
+                install,
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+                *user,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self.proc = subprocess.Popen(
-            [self.server, "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
-             *self._network_args(), f"--pid-file={self.base / 'mysqld.pid'}", f"--log-error={self.base / 'error.log'}",
-             "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=48M", "--innodb-flush-log-at-trx-commit=0",
-             "--skip-log-bin", "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci",
-             "--max-allowed-packet=256M", *user, *self.server_args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                self.server,
+                "--no-defaults",
+                f"--datadir={self.datadir}",
+                f"--socket={self.socket}",
+                *self._network_args(),
+                f"--pid-file={self.base / 'mysqld.pid'}",
+                f"--log-error={self.base / 'error.log'}",
+                "--innodb-buffer-pool-size=64M",
+                "--innodb-log-file-size=48M",
+                "--innodb-flush-log-at-trx-commit=0",
+                "--skip-log-bin",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_general_ci",
+                "--max-allowed-packet=256M",
+                *user,
+                *self.server_args,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

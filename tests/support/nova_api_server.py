@@ -30,8 +30,14 @@ SAMPLE_HOST = "http://openstack.example.com"
 SAMPLE_PROJECT = "6f70656e737461636b20342065766572"
 
 #: Sample directories of os-instance-actions, by the microversion they start at.
-ACTION_VERSIONS = [((2, 1), ""), ((2, 21), "v2.21/"), ((2, 51), "v2.51/"), ((2, 58), "v2.58/"),
-                   ((2, 62), "v2.62/"), ((2, 84), "v2.84/")]  # fmt: skip
+ACTION_VERSIONS = [
+    ((2, 1), ""),
+    ((2, 21), "v2.21/"),
+    ((2, 51), "v2.51/"),
+    ((2, 58), "v2.58/"),
+    ((2, 62), "v2.62/"),
+    ((2, 84), "v2.84/"),
+]
 
 
 def load(path: Path) -> Any:
@@ -206,9 +212,13 @@ class FakeCloud:
             self.actions_template(mv, "instance-actions-list-resp.json")["instanceActions"][0]
         )
         entry.update(
-            action=action["action"], instance_uuid=server["id"], project_id=server["project_id"],
-            request_id=action["request_id"], start_time=_iso(action["start_time"]), user_id=server["user_id"],
-        )  # fmt: skip
+            action=action["action"],
+            instance_uuid=server["id"],
+            project_id=server["project_id"],
+            request_id=action["request_id"],
+            start_time=_iso(action["start_time"]),
+            user_id=server["user_id"],
+        )
         if "updated_at" in entry:
             finishes = [e["finish_time"] for e in action["events"] if e.get("finish_time")]
             entry["updated_at"] = _iso(max(finishes) if finishes else action["start_time"])
@@ -224,9 +234,11 @@ class FakeCloud:
         for event in action["events"]:
             item = copy.deepcopy(event_template)
             item.update(
-                event=event["event"], start_time=_iso(event["start_time"]),
-                finish_time=_iso(event.get("finish_time")), result=event.get("result"),
-            )  # fmt: skip
+                event=event["event"],
+                start_time=_iso(event["start_time"]),
+                finish_time=_iso(event.get("finish_time")),
+                result=event.get("result"),
+            )
             if "traceback" in item:
                 item["traceback"] = None
             if "host" in item:
@@ -246,8 +258,13 @@ class FakeCloud:
         body = self.substitute(load(NOVA / "flavors" / "flavor-get-resp.json"))
         text = json.dumps(body).replace("/flavors/1", f"/flavors/{flavor_id}")
         body = json.loads(text)
-        body["flavor"].update(id=flavor_id, name=flavor.get("name", flavor_id), vcpus=flavor["vcpus"],
-                              ram=flavor["ram"], disk=flavor["disk"])  # fmt: skip
+        body["flavor"].update(
+            id=flavor_id,
+            name=flavor.get("name", flavor_id),
+            vcpus=flavor["vcpus"],
+            ram=flavor["ram"],
+            disk=flavor["disk"],
+        )
         return body
 
     def take_failure(self, path: str) -> bool:
@@ -341,9 +358,11 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
-        headers = {"OpenStack-API-Version": f"compute {'.'.join(map(str, mv))}",
-                   "X-OpenStack-Nova-API-Version": ".".join(map(str, mv)),
-                   "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version"}  # fmt: skip
+        headers = {
+            "OpenStack-API-Version": f"compute {'.'.join(map(str, mv))}",
+            "X-OpenStack-Nova-API-Version": ".".join(map(str, mv)),
+            "Vary": "OpenStack-API-Version, X-OpenStack-Nova-API-Version",
+        }
         if fake.take_failure(self.path):
             self._record(503, requested)
             self._send(503, {"computeFault": {"code": 503, "message": "Service Unavailable"}}, headers)

@@ -1,0 +1,283 @@
+"""``starcompactor instances``: instance events from Nova's databases (``--source db``) or API (``--source api``).
+
+Thin: parse, build the request, resolve settings, build the source, call
+:func:`starcompactor.instances.make_instance_trace`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
+
+from ..config import Config
+from ..errors import ConfigError
+from ..instances import make_instance_trace
+from ..parallel import default_workers
+from ..times import parse_time
+from .common import OutputOptions, add_logging_arguments, add_output_arguments, output_options
+from .progress import enabled, progress_bars
+
+log = logging.getLogger("starcompactor")
+
+SOURCES = ("db", "api")
+
+
+@dataclass(frozen=True)
+class DatabaseOptions:
+    """How to reach the Nova databases (``--source db``); a password is never part of it."""
+
+    defaults_file: Optional[str] = None
+    defaults_extra_file: Optional[str] = None
+    no_defaults: bool = False
+    host: Optional[str] = None
+    port: Optional[int] = None
+    user: Optional[str] = None
+    socket: Optional[str] = None
+    password_prompt: bool = False
+    nova_databases: Optional[str] = None
+    default_user: Optional[str] = None  #: the user when neither flags nor option files name one
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    """How to reach the Nova API (``--source api``)."""
+
+    os_cloud: Optional[str] = None
+    osrc: Optional[str] = None
+    concurrency: int = 8
+
+
+@dataclass(frozen=True)
+class InstancesRequest:
+    """One ``instances`` run, as the command line asked for it."""
+
+    out: OutputOptions
+    source: str
+    db: DatabaseOptions
+    api: ApiOptions
+    start: Optional[str] = None
+    end: Optional[str] = None
+    include_unfinished: bool = False
+    workers: Optional[int] = None
+
+
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("database source (--source db)")
+    group.add_argument(
+        "--defaults-file",
+        metavar="PATH",
+        help="read only this MySQL option file ([client] and [mysql] groups, as the mysql client)",
+    )
+    group.add_argument(
+        "--defaults-extra-file",
+        metavar="PATH",
+        help="read this option file after the global ones, before ~/.my.cnf",
+    )
+    group.add_argument("--no-defaults", action="store_true", help="read no option file")
+    group.add_argument(
+        "--db-host", metavar="H", help="server host (default: option files, else the local socket)"
+    )
+    group.add_argument("--db-port", metavar="P", type=int, help="server port (default 3306)")
+    group.add_argument("--db-user", metavar="U", help="user (default: option files, else your login name)")
+    group.add_argument("--db-socket", metavar="PATH", help="server's Unix socket")
+    group.add_argument(
+        "-p",
+        "--password-prompt",
+        dest="password_prompt",
+        action="store_true",
+        help="ask for the password on the terminal (a password is never taken from argv)",
+    )
+    group.add_argument(
+        "--nova-databases",
+        metavar="LIST",
+        help="comma-separated cell databases (overrides [default] nova_databases)",
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes decoding, masking and formatting rows (default: one per core, at most 8; 1: none)",
+    )
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", metavar="ISO", help="only actions created at or after this time (UTC)")
+    parser.add_argument("--end", metavar="ISO", help="only actions created at or before this time (UTC)")
+    parser.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="also write events with no finish time (skipped by default, as the original did)",
+    )
+
+
+def add_api_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("API source (--source api)")
+    group.add_argument(
+        "--os-cloud", metavar="NAME", help="cloud in clouds.yaml (else OS_* environment variables)"
+    )
+    group.add_argument(
+        "--osrc", metavar="FILE", help="openrc file with OS_* variables (read, not executed by a shell)"
+    )
+    group.add_argument(
+        "--concurrency", metavar="N", type=int, default=8, help="concurrent action requests (default 8)"
+    )
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "instances",
+        help="instance events from Nova (database or API)",
+        description="Instance events (every action on every instance) from the Nova cell databases or the "
+        "Nova API, anonymized.",
+    )
+    parser.add_argument("--source", choices=SOURCES, default="db", help="where to read (default db)")
+    add_database_arguments(parser)
+    add_api_arguments(parser)
+    add_window_arguments(parser)
+    add_output_arguments(parser, "instance")
+    add_logging_arguments(parser)
+    parser.set_defaults(handler=handle)
+    return parser
+
+
+def database_options(args: argparse.Namespace, **overrides: Any) -> DatabaseOptions:
+    """The :class:`DatabaseOptions` of a parser built with :func:`add_database_arguments`."""
+    values = dict(
+        defaults_file=args.defaults_file,
+        defaults_extra_file=args.defaults_extra_file,
+        no_defaults=args.no_defaults,
+        host=args.db_host,
+        port=args.db_port,
+        user=args.db_user,
+        socket=args.db_socket,
+        password_prompt=args.password_prompt,
+        nova_databases=args.nova_databases,
+    )
+    values.update(overrides)
+    return DatabaseOptions(**values)
+
+
+def handle(args: argparse.Namespace) -> int:
+    request = InstancesRequest(
+        out=output_options(args, "instance"),
+        source=args.source,
+        db=database_options(args),
+        api=ApiOptions(os_cloud=args.os_cloud, osrc=args.osrc, concurrency=args.concurrency),
+        start=args.start,
+        end=args.end,
+        include_unfinished=args.include_unfinished,
+        workers=args.workers,
+    )
+    return run_instances(request)
+
+
+def window(request: InstancesRequest) -> Tuple[Optional[dt.datetime], Optional[dt.datetime]]:
+    start = parse_time(request.start, "--start") if request.start else None
+    end = parse_time(request.end, "--end") if request.end else None
+    if start and end and end < start:
+        raise ConfigError(f"--end {request.end} is before --start {request.start}")
+    return start, end
+
+
+def database_source(request: InstancesRequest, config: Config, *, password: Optional[str] = None) -> Any:
+    from ..instances import DatabaseSource, resolve_settings
+
+    db = request.db
+    settings = resolve_settings(
+        defaults_file=db.defaults_file,
+        defaults_extra_file=db.defaults_extra_file,
+        no_defaults=db.no_defaults,
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        socket=db.socket,
+        password=password,
+        prompt=db.password_prompt,
+        default_user=db.default_user,
+    )
+    databases = config.nova_databases
+    if db.nova_databases:
+        databases = tuple(d.strip() for d in db.nova_databases.split(",") if d.strip())
+    start, end = window(request)
+    return DatabaseSource(
+        settings,
+        databases,
+        start=start,
+        end=end,
+        instance_type=request.out.instance_type,
+        include_unfinished=request.include_unfinished,
+    ).open()
+
+
+def api_source(request: InstancesRequest) -> Any:
+    from ..instances.api import ApiSource, connect
+
+    start, end = window(request)
+    connection = connect(cloud=request.api.os_cloud, osrc=request.api.osrc)
+    return ApiSource(
+        connection,
+        start=start,
+        end=end,
+        instance_type=request.out.instance_type,
+        include_unfinished=request.include_unfinished,
+        concurrency=request.api.concurrency,
+    )
+
+
+def instance_workers(request: InstancesRequest) -> int:
+    """``--workers`` for the database source (API: always 1); default one per core, at most 8 (one
+    process cutting packets feeds about that many)."""
+    if request.source != "db":
+        return 1
+    if request.workers is None:
+        return min(default_workers(), 8)
+    if request.workers < 1:
+        raise ConfigError("--workers must be at least 1")
+    return request.workers
+
+
+def run_instances(request: InstancesRequest, *, password: Optional[str] = None) -> int:
+    """Run the instances command (``password``: one given the original tool's way, never logged)."""
+    out = request.out
+    config = out.resolve_config()
+    if request.api.concurrency < 1:
+        raise ConfigError("--concurrency must be at least 1")
+    if request.source not in SOURCES:
+        raise ConfigError(f"unknown source {request.source!r} (choose from {', '.join(SOURCES)})")
+    workers = instance_workers(request)
+    masker = out.masker()
+    source = (
+        database_source(request, config, password=password) if request.source == "db" else api_source(request)
+    )
+    show = out.output != "-" and enabled(out.quiet)
+    try:
+        with progress_bars("instance events", show) as on_progress:
+            result = make_instance_trace(
+                source,
+                out.output,
+                masker=masker,
+                epoch=config.epoch,
+                fmt=out.fmt,
+                instance_type=out.instance_type,
+                on_progress=on_progress,
+                workers=workers,
+            )
+    finally:
+        close = getattr(source, "close", None)
+        if callable(close):
+            close()
+    manifest = result.manifest
+    skipped = manifest.get("skipped_unfinished") or 0
+    if skipped:
+        log.info("%d events without a finish time skipped (--include-unfinished keeps them)", skipped)
+    failed = manifest.get("failed_servers") or 0
+    if failed:
+        log.warning(
+            "%d servers' actions could not be fetched after retries; they are listed in the manifest "
+            "(failed_servers)",
+            failed,
+        )
+    return 0

@@ -1,0 +1,112 @@
+"""The state of physical hosts, as one dump shows it: the records the events of SPEC §2 come from.
+
+Workers send snapshots, not rows, back to the parent: a few hundred small frozen :class:`HostState`
+records per dump, whatever the size of the dump. The value helpers read columns typed by the reader, or
+still text when a dump had no ``CREATE TABLE``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
+
+Properties = Tuple[Tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class HostState:
+    """One host record of one snapshot: what the events of SPEC §2 are derived from.
+
+    ``properties`` is a tuple of ``(name, value)`` pairs in output order (hashable, picklable).
+    A record with ``deleted_at`` set is a soft-deleted row: it contributes CREATE and DELETE only.
+    """
+
+    host: str
+    created_at: Optional[dt.datetime]
+    updated_at: Optional[dt.datetime]  #: when the properties last changed (the UPDATE time)
+    properties: Properties
+    enabled: Optional[bool] = None  #: None when no service/node says
+    status_at: Optional[dt.datetime] = None  #: when ``enabled`` was last written
+    deleted_at: Optional[dt.datetime] = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
+
+    def properties_dict(self) -> Dict[str, Any]:
+        return dict(self.properties)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The hosts of one dump, and where and when the dump was taken."""
+
+    uri: str
+    name: str
+    time: dt.datetime  #: naive UTC
+    time_source: str  #: "name", "trailer" or "mtime"
+    hosts: Tuple[HostState, ...]
+    size: Optional[int] = None
+    detail: Dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def present(self) -> Set[str]:
+        """Host keys this snapshot shows (live or soft-deleted): a host missing later was deleted."""
+        return {h.host for h in self.hosts}
+
+
+@dataclass(frozen=True)
+class SnapshotSettings:
+    """What a worker needs to turn a dump into a snapshot (small and picklable)."""
+
+    instance_type: str = "vm"
+    nova_databases: Tuple[str, ...] = ("nova", "nova_cell0")
+    hypervisor_hostname_regex: Optional[str] = None
+    rack_extract_group: Optional[int] = None
+    baremetal_properties: Tuple[str, ...] = ()
+
+    @classmethod
+    def from_config(cls, config: Any, instance_type: str) -> SnapshotSettings:
+        return cls(
+            instance_type=instance_type,
+            nova_databases=tuple(config.nova_databases),
+            hypervisor_hostname_regex=config.hypervisor_hostname_regex,
+            rack_extract_group=config.rack_extract_group,
+            baremetal_properties=tuple(config.baremetal_properties),
+        )
+
+
+# -- value helpers ------------------------------------------------------------------------------------
+
+
+def as_int(value: Any) -> Any:
+    """An integer column's value (text when the dump had no CREATE TABLE); other text stays as it is."""
+    if value is None or isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def as_text(value: Any) -> Optional[str]:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def is_deleted(row: Mapping[str, Any]) -> bool:
+    """Soft-deleted: ``deleted`` set (Nova: = id; Chameleon's Blazar: varchar), else ``deleted_at`` set."""
+    if "deleted" in row:
+        flag = row["deleted"]
+        if isinstance(flag, bytes):
+            flag = flag.decode("ascii", "replace")
+        return flag not in (None, 0, "0", "", False)
+    return row.get("deleted_at") is not None
+
+
+def latest(times: Iterable[Optional[dt.datetime]]) -> Optional[dt.datetime]:
+    present = [t for t in times if t is not None]
+    return max(present) if present else None

@@ -1,0 +1,166 @@
+"""Machine events end to end: list the dumps → read each into a snapshot → diff → mask → write.
+
+:func:`make_machine_trace` is the library entry the command line calls. Each dump is read by a worker
+(process pool, or a Dask cluster) that returns a compact :class:`~starcompactor.machines.state.Snapshot`;
+the parent orders the snapshots (SPEC §1.1), diffs them (§2), masks (§4) and writes the trace and its
+manifest (§3) atomically.
+
+A dump that cannot be read stops the run with an error naming it — before anything is written — unless
+``skip_bad_files`` is set: then it is left out as missing data (never as a snapshot without hosts), and
+said once, as a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from ..config import Config, check_instance_type
+from ..errors import BadDumpError, StarCompactorError
+from ..events import MachineEvent
+from ..mask import Masker, mask_machine_events
+from ..parallel import map_ordered, open_executor
+from ..traces import Progress, ProgressCallback, TraceResult, base_manifest, open_writer, write_manifest
+from .backups import BackupFile, list_backups
+from .diff import machine_events, order_snapshots, sort_events
+from .snapshot import read_snapshot
+from .state import Snapshot, SnapshotSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A dump a worker could not read (errors travel as values: nothing else need pickle)."""
+
+    uri: str
+    name: str
+    message: str
+    kind: str
+
+
+def snapshot_or_failure(task: Tuple[BackupFile, SnapshotSettings]) -> Union[Snapshot, Failure]:
+    """Worker entry: read one dump; a :class:`StarCompactorError` comes back as a :class:`Failure`."""
+    backup, settings = task
+    try:
+        return read_snapshot(backup, settings)
+    except StarCompactorError as exc:
+        return Failure(backup.uri, backup.name, str(exc), type(exc).__name__)
+    except OSError as exc:
+        return Failure(
+            backup.uri, backup.name, f"{backup.uri}: cannot read: {exc.strerror or exc}", "OSError"
+        )
+
+
+@dataclass
+class MachineTraceResult(TraceResult):
+    """A written machine trace, plus what it was made of: its events, snapshots and skipped dumps."""
+
+    events: List[MachineEvent] = field(default_factory=list)
+    snapshots: List[Snapshot] = field(default_factory=list)
+    skipped: List[Failure] = field(default_factory=list)
+
+
+def read_snapshots(
+    backups: Sequence[BackupFile],
+    settings: SnapshotSettings,
+    *,
+    workers: Optional[int] = None,
+    executor: Optional[str] = None,
+    skip_bad_files: bool = False,
+    on_progress: Optional[ProgressCallback] = None,
+) -> Tuple[List[Snapshot], List[Failure]]:
+    """Read every dump (in parallel) into snapshots in snapshot order, and the failures skipped."""
+    total_bytes = sum(b.size or 0 for b in backups) or None
+    done = [0, 0]
+    tasks = [(b, settings) for b in backups]
+    with open_executor(executor, workers) as pool:
+
+        def finished(index: int, result: Union[Snapshot, Failure]) -> None:
+            done[0] += 1
+            done[1] += backups[index].size or 0
+            if on_progress is not None:
+                on_progress(Progress("dump", done[0], len(backups), done[1], total_bytes))
+            if isinstance(result, Failure) and not skip_bad_files:
+                raise BadDumpError(result.uri, result.message, result.kind)
+
+        results = map_ordered(snapshot_or_failure, tasks, pool, finished)
+    snapshots = [r for r in results if isinstance(r, Snapshot)]
+    failures = [r for r in results if isinstance(r, Failure)]
+    for failure in failures:
+        log.warning("skipped %s (treated as missing data)", failure.message)
+    return order_snapshots(snapshots), failures
+
+
+def make_machine_trace(
+    backup_dir: str,
+    output: str = "machine_events.csv",
+    *,
+    instance_type: str = "vm",
+    config: Optional[Config] = None,
+    fmt: str = "csv",
+    masker: Optional[Masker] = None,
+    backup_file_regex: Optional[str] = None,
+    workers: Optional[int] = None,
+    executor: Optional[str] = None,
+    skip_bad_files: bool = False,
+    on_progress: Optional[ProgressCallback] = None,
+) -> MachineTraceResult:
+    """Write the machine-event trace of the dumps in ``backup_dir`` to ``output`` (``-``: stdout).
+
+    ``masker`` defaults to no masking (the command line always passes one); ``on_progress`` is called
+    with a :class:`~starcompactor.traces.Progress` as each dump is read. Returns what was written.
+    """
+    config = config or Config()
+    masker = masker or Masker("none")
+    check_instance_type(instance_type)
+    regex = backup_file_regex or config.backup_file_regex
+    backups = list_backups(backup_dir, regex)
+    log.info("%d dump(s) in %s", len(backups), backup_dir)
+    settings = SnapshotSettings.from_config(config, instance_type)
+    snapshots, failures = read_snapshots(
+        backups,
+        settings,
+        workers=workers,
+        executor=executor,
+        skip_bad_files=skip_bad_files,
+        on_progress=on_progress,
+    )
+    if not snapshots:
+        raise StarCompactorError(f"{backup_dir}: none of the {len(backups)} dump(s) could be read")
+    events = machine_events(snapshots)
+    rack_key = "rack" if instance_type == "vm" else config.rack_property_name
+    masked = mask_machine_events(events, masker, rack_key)
+    masked = sort_events(masked)  # by the masked host: the file is sorted by its own columns
+    with open_writer(output, "machine", fmt, config.epoch, rack_key=rack_key) as writer:
+        writer.write_all(masked)
+    inputs = [
+        {
+            "name": s.name,
+            "uri": s.uri,
+            "snapshot_time": s.time,
+            "time_source": s.time_source,
+            "size": s.size,
+            "hosts": len({h.host for h in s.hosts if not h.deleted}),
+        }
+        for s in snapshots
+    ]
+    extra: Dict[str, Any] = {
+        "instance_type": instance_type,
+        "backup_dir": backup_dir,
+        "skipped": [{"name": f.name, "uri": f.uri, "error": f.message} for f in failures],
+        "config": config.source,
+    }
+    manifest = base_manifest(
+        "machine",
+        epoch=config.epoch,
+        fmt=fmt,
+        masking_method=masker.method,
+        key_fingerprint=masker.fingerprint,
+        writer=writer,
+        extra=extra,
+        inputs=inputs,
+    )
+    manifest_file = write_manifest(output, manifest)
+    return MachineTraceResult(output, manifest_file, manifest, masked, snapshots, failures)
