@@ -79,12 +79,6 @@ class Config:
     number_of_files_per_process: int = 30
     source: str = "built-in defaults"
 
-    @property
-    def hostname_pattern(self) -> Optional["re.Pattern[str]"]:
-        if not self.hypervisor_hostname_regex or self.rack_extract_group is None:
-            return None
-        return re.compile(self.hypervisor_hostname_regex)
-
 
 def _split_list(value: str) -> Tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())

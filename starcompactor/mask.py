@@ -29,12 +29,6 @@ METHODS = ("hmac-sha256", "sha2-salted", "sha1-raw", "none")
 DEFAULT_METHOD = "hmac-sha256"
 KEY_ENV = "STARCOMPACTOR_MASKING_KEY"
 
-#: Fields hashed in each trace (column names of the output).
-MASKED_FIELDS = {
-    "machine": ("HOST_NAME (PHYSICAL)",),
-    "instance": ("INSTANCE_UUID", "INSTANCE_NAME", "USER_ID", "PROJECT_ID", "HOST_NAME (PHYSICAL)"),
-}
-
 
 def default_key_path() -> Path:
     """``$XDG_CONFIG_HOME/starcompactor/masking.key`` (``~/.config/…`` when XDG_CONFIG_HOME is unset)."""

@@ -6,7 +6,7 @@ Registries are plain dicts underneath, read at call time, so a name registered l
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Generic, Iterator, Optional, Tuple, TypeVar
+from typing import Dict, Generic, Iterator, Optional, Tuple, TypeVar
 
 from .errors import ConfigError
 
@@ -29,10 +29,6 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.what} {name!r} is already registered")
         self._entries[name] = entry
         return entry
-
-    def decorator(self, name: str) -> Callable[[T], T]:
-        """``@registry.decorator("name")`` registers the decorated function or class."""
-        return lambda entry: self.register(name, entry)
 
     def get(self, name: str) -> T:
         """The entry of ``name``; an unknown name is a :class:`ConfigError` listing the known ones."""

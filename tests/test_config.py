@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 
 from starcompactor.config import load_config, parse_time
 from starcompactor.errors import ConfigError
+from starcompactor.machines.snapshot import rack_of
 
 
 def test_defaults_without_a_file(tmp_path):
@@ -39,7 +41,10 @@ def test_the_original_file_is_accepted_and_percent_works_both_ways(tmp_path):
     config = load_config(str(path))
     assert config.backup_file_regex == r"db_%d_(\d{8}).sql.gz"  # %% read as %
     assert config.hypervisor_hostname_regex == r"(\w\d{2})-(\d{2})%.x"  # a plain % works too
-    assert config.rack_extract_group is None and config.hostname_pattern is None
+    assert config.rack_extract_group is None
+    # with no rack group, no rack is read from a host name (what the old hostname_pattern property said)
+    pattern = re.compile(config.hypervisor_hostname_regex)
+    assert rack_of("c01-02%x", pattern, config.rack_extract_group) == "UNKNOWN"
     assert config.backup_dir == "/backups" and config.number_of_files_per_process == 10
     assert config.baremetal_properties == ("node_type", "placement.rack")
 

@@ -23,7 +23,22 @@ SAMPLES = [
     errors.MissingTableError("a.sql", "no compute_nodes"),
     errors.DatabaseError("db.example:3306", "nova", "Access denied"),
     errors.ApiError("compute: 503"),
+    errors.NoBackupsError("/backups: no backup files"),
+    errors.BadDumpError(
+        "/backups/a.sql.gz", "/backups/a.sql.gz: truncated dump: ends early", "TruncatedDumpError"
+    ),
 ]
+
+
+def _error_classes(base):
+    for sub in base.__subclasses__():
+        yield sub
+        yield from _error_classes(sub)
+
+
+def test_every_error_class_is_sampled():
+    """A new error class must be added to SAMPLES, so that its pickling is checked too."""
+    assert set(_error_classes(errors.StarCompactorError)) <= {type(e) for e in SAMPLES}
 
 
 @pytest.mark.parametrize("error", SAMPLES, ids=lambda e: type(e).__name__)
@@ -45,3 +60,12 @@ def test_dump_errors_name_the_file_and_what_is_wrong():
     text = str(errors.UnknownColumnsError("/backups/x.sql.gz", "nova", "compute_nodes", 10))
     assert text.startswith("/backups/x.sql.gz: columns unknown: rows of `nova.compute_nodes`")
     assert "(at decompressed byte 10)" in text
+
+
+def test_internal_errors_keep_their_message_across_processes():
+    tokenize = pickle.loads(pickle.dumps(errors.TokenizeError("malformed value", 17)))
+    assert str(tokenize) == "malformed value at statement byte 17" and tokenize.position == 17
+    bad = pickle.loads(
+        pickle.dumps(errors.BadDumpError("a.gz", "a.gz: corrupt archive: gzip", "CorruptArchiveError"))
+    )
+    assert (bad.path, bad.kind, str(bad)) == ("a.gz", "CorruptArchiveError", "a.gz: corrupt archive: gzip")

@@ -86,3 +86,22 @@ def test_missing_zstandard_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(MissingDependencyError) as info:
         read_info(str(path))
     assert "starcompactor[zstd]" in str(info.value)
+
+
+def test_install_hints_name_extras_that_exist():
+    """Every MissingDependencyError the code can raise names an extra pyproject.toml defines."""
+    import ast
+    import importlib.metadata
+    from pathlib import Path
+
+    extras = set(importlib.metadata.metadata("starcompactor").get_all("Provides-Extra") or [])
+    named = set()
+    for path in (Path(__file__).resolve().parents[1] / "starcompactor").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "MissingDependencyError":
+                extra = node.args[1]
+                assert isinstance(extra, ast.Constant), f"{path}:{node.lineno}: extra must be a literal"
+                named.add((extra.value, f"{path.name}:{node.lineno}"))
+    assert named, "no MissingDependencyError found: the scan is broken"
+    missing = sorted(where for extra, where in named if extra not in extras)
+    assert not missing, f"extras named but not defined in pyproject.toml: {missing}"

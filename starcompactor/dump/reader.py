@@ -254,9 +254,6 @@ class DumpReader:
             except TokenizeError as exc:
                 raise DumpSyntaxError(stream.name, str(exc)) from exc
 
-    def read_all(self) -> List[Tuple[Optional[str], str, Row]]:
-        return list(self)
-
     # -- main loop --------------------------------------------------------------------------------
 
     def _run(self) -> Iterator[Tuple[Optional[str], str, Row]]:

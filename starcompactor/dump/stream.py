@@ -259,7 +259,6 @@ class DecompressedStream:
             self._stream: Any = stream
         else:
             self._stream = DECOMPRESSORS.get(self.compression).open(stream)
-        self.compressed_size = _size_of(raw)
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` decompressed bytes (fewer only at the end).
@@ -340,12 +339,3 @@ class DecompressedStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _size_of(raw: IO[bytes]) -> Optional[int]:
-    try:
-        return os.fstat(raw.fileno()).st_size
-    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
-        pass
-    size = getattr(raw, "content_length", None) or getattr(raw, "_content_length", None)
-    return int(size) if size else None

@@ -34,9 +34,6 @@ class HostState:
     def deleted(self) -> bool:
         return self.deleted_at is not None
 
-    def properties_dict(self) -> Dict[str, Any]:
-        return dict(self.properties)
-
 
 @dataclass(frozen=True)
 class Snapshot:

@@ -132,7 +132,9 @@ def test_bad_file_exits_1_with_one_line_and_no_output(tmp_path, capsys):
         ]
     )
     assert code == 0
-    assert f"skipped {history / victim.name}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"skipped {history / victim.name}" in err
+    assert err.count(victim.name) == 1, err  # said once, not once per layer
     assert out.exists()
 
 

@@ -481,3 +481,21 @@ def test_real_all_databases_skips_other_databases(openstack):
     reader = DumpReader(io.BytesIO(gzip.compress(dump)), [(names["nova"], "compute_nodes")])
     assert len(list(reader)) == len(mrf.compute_node_rows())
     assert "mysql" in reader.info.databases
+
+
+def test_a_second_iteration_reads_the_dump_again():
+    reader = DumpReader(READER / "all-mariadb.sql.gz", NOVA)
+    first = list(reader)
+    info = reader.info
+    second = list(reader)
+    assert first and second == first
+    assert reader.info.tables == info.tables and reader.info.stopped_early == info.stopped_early
+    assert reader.info is not info  # a fresh description of the second read
+
+
+def test_a_second_iteration_over_a_file_object_is_refused():
+    with open(READER / "all-mariadb.sql.gz", "rb") as handle:
+        reader = DumpReader(handle, NOVA)
+        assert list(reader)
+        with pytest.raises(RuntimeError, match="reads it once"):
+            list(reader)
