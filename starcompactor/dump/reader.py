@@ -25,7 +25,20 @@ import logging
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Set, Tuple
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Dict,
+    FrozenSet,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Set,
+    Tuple,
+)
 
 from ..errors import (
     DumpSyntaxError,
@@ -186,6 +199,7 @@ class DumpReader:
     (and in a single-database dump that never says which database it is). Rows are dicts keyed by column
     name, typed by column type (see :mod:`starcompactor.dump.schema`).
 
+    ``columns`` limits the rows of a requested key to the named columns (absent ones are simply missing).
     After iteration, :attr:`info` describes the dump and :attr:`schemas` the requested tables found.
     Iterating again reads the dump again from the start (a path or URI is opened anew); a reader over a
     file object can be iterated once, and a second iteration raises :class:`RuntimeError`.
@@ -203,9 +217,12 @@ class DumpReader:
         on_progress: Optional[Callable[[int], None]] = None,
         time_zone: Optional[dt.tzinfo] = dt.timezone.utc,
         transport_params: Optional[Dict[str, Any]] = None,
+        columns: Optional[Mapping[TableKey, Collection[str]]] = None,
     ) -> None:
         self.source = source
         self.tables = tuple(tables)
+        #: per requested key, the only columns its rows keep (the others are tokenized, not converted)
+        self.columns: Dict[TableKey, FrozenSet[str]] = {k: frozenset(v) for k, v in (columns or {}).items()}
         #: zone of TIMESTAMP values in a dump that does not say (``--skip-tz-utc``, or ``SET TIME_ZONE``
         #: naming a zone we cannot resolve); None leaves them as written
         self.default_time_zone = time_zone
@@ -555,7 +572,9 @@ class DumpReader:
             columns = list(schema.columns)
         else:
             return None
-        build = row_builder(columns, self._zone)
+        answered = self.request.answers(key)
+        keep = self.columns.get(answered) if answered is not None else None
+        build = row_builder(columns, self._zone, keep)
         self._builders[cache_key] = build
         return build
 

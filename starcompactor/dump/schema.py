@@ -12,7 +12,7 @@ import functools
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Collection, Dict, List, Optional, Sequence, Tuple
 
 from .values import BinaryLiteral, BitLiteral, NumberLiteral, Token
 
@@ -304,17 +304,32 @@ def converter_for(sql_type: str, time_zone: Optional[dt.tzinfo] = None) -> Conve
 
 
 def row_builder(
-    columns: Sequence[Column], time_zone: Optional[dt.tzinfo] = None
+    columns: Sequence[Column],
+    time_zone: Optional[dt.tzinfo] = None,
+    keep: Optional[Collection[str]] = None,
 ) -> Callable[[List[Token]], Dict[str, Any]]:
-    """A function turning one token row into ``{column name: typed value}``."""
+    """A function turning one token row into ``{column name: typed value}``.
+
+    With ``keep``, only those columns are converted and returned (a row still needs all its values):
+    a snapshot keeps a dozen small columns of tables whose other columns hold kilobytes of JSON.
+    """
     names = [c.name for c in columns]
     converters = [converter_for(c.type, time_zone) for c in columns]
-    pairs = list(zip(names, converters))
-    n = len(pairs)
+    n = len(names)
+    if keep is None:
+        pairs = list(zip(names, converters))
 
-    def build(tokens: List[Token]) -> Dict[str, Any]:
+        def build(tokens: List[Token]) -> Dict[str, Any]:
+            if len(tokens) != n:
+                raise ValueError(f"row has {len(tokens)} values for {n} columns")
+            return {name: conv(tok) for (name, conv), tok in zip(pairs, tokens)}
+
+        return build
+    kept = [(i, name, conv) for i, (name, conv) in enumerate(zip(names, converters)) if name in keep]
+
+    def build_kept(tokens: List[Token]) -> Dict[str, Any]:
         if len(tokens) != n:
             raise ValueError(f"row has {len(tokens)} values for {n} columns")
-        return {name: conv(tok) for (name, conv), tok in zip(pairs, tokens)}
+        return {name: conv(tokens[i]) for i, name, conv in kept}
 
-    return build
+    return build_kept

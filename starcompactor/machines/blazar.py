@@ -64,6 +64,24 @@ BAREMETAL_TABLES: Tuple[TableKey, ...] = (NODES, COMPUTEHOSTS, CAPABILITIES) + t
 )
 
 
+_SOFT_DELETE = ("deleted", "deleted_at")
+
+#: The columns a bare-metal snapshot reads of each table (the rest is converted to nothing).
+BAREMETAL_COLUMNS: Dict[TableKey, Tuple[str, ...]] = {
+    NODES: ("id", "uuid", "maintenance", "created_at", "updated_at"),
+    COMPUTEHOSTS: ("id", "hypervisor_hostname", "created_at", "updated_at", *_SOFT_DELETE),
+    CAPABILITIES: (
+        ("id", "computehost_id", "capability_value", "created_at", "updated_at", *_SOFT_DELETE)
+        + tuple(dict.fromkeys(c for layout in BLAZAR_LAYOUTS for c in (layout.detect, layout.id_column) if c))
+    ),
+    **{
+        ("blazar", layout.names_table): ("id", layout.names_column, *_SOFT_DELETE)
+        for layout in BLAZAR_LAYOUTS
+        if layout.names_table and layout.names_column
+    },
+}
+
+
 def blazar_schema(columns: Iterable[str]) -> Optional[BlazarLayout]:
     """Which Blazar layout ``computehost_extra_capabilities`` has, from its column names."""
     names = set(columns)

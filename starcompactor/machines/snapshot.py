@@ -21,6 +21,7 @@ from ..errors import DumpError, MissingTableError
 from ..times import as_datetime
 from .backups import BackupFile
 from .blazar import (
+    BAREMETAL_COLUMNS,
     BAREMETAL_TABLES,
     CAPABILITIES,
     COMPUTEHOSTS,
@@ -36,6 +37,31 @@ log = logging.getLogger(__name__)
 UNKNOWN_RACK = "UNKNOWN"
 NOVA_COMPUTE = "nova-compute"
 VM_TABLES = ("compute_nodes", "services")
+
+
+#: The columns a vm snapshot reads of each table (compute_nodes also holds kilobytes of JSON per row).
+VM_COLUMNS = {
+    "compute_nodes": (
+        "id",
+        "host",
+        "hypervisor_hostname",
+        "vcpus",
+        "memory_mb",
+        "local_gb",
+        "created_at",
+        "updated_at",
+        "deleted_at",
+        "deleted",
+    ),
+    "services": ("id", "host", "binary", "disabled", "created_at", "updated_at", "deleted_at", "deleted"),
+}
+
+
+def columns_of(settings: SnapshotSettings) -> Dict[TableKey, Tuple[str, ...]]:
+    """The columns a snapshot keeps of each table it reads."""
+    if settings.instance_type == "vm":
+        return {key: VM_COLUMNS[key[1]] for key in tables_of(settings)}
+    return dict(BAREMETAL_COLUMNS)
 
 
 def tables_of(settings: SnapshotSettings) -> Tuple[TableKey, ...]:
@@ -149,7 +175,9 @@ def read_snapshot(backup: BackupFile, settings: SnapshotSettings) -> Snapshot:
     """
     wanted = tables_of(settings)
     need_trailer = backup.name_time is None
-    reader = DumpReader(backup.uri, wanted, stop_early=not need_trailer, name=backup.uri)
+    reader = DumpReader(
+        backup.uri, wanted, stop_early=not need_trailer, name=backup.uri, columns=columns_of(settings)
+    )
     rows: Dict[TableKey, List[Dict[str, Any]]] = {key: [] for key in wanted}
     for db, table, row in reader:
         bucket = rows.get((db, table))
