@@ -125,6 +125,22 @@ class BadDumpError(DumpError):
         return self.message
 
 
+class SnapshotTimeError(StarCompactorError):
+    """Two dumps have the same snapshot time but different hosts: neither can be ordered before the other."""
+
+    def __init__(self, first: str, second: str, time: str) -> None:
+        super().__init__(first, second, time)
+        self.first = first
+        self.second = second
+        self.time = time
+
+    def __str__(self) -> str:
+        return (
+            f"{self.first} and {self.second} have the same snapshot time ({self.time}) but different hosts: "
+            "remove one, or give them times in their names"
+        )
+
+
 class TokenizeError(ValueError):
     """A VALUES list is malformed at ``position`` (an offset into the statement).
 

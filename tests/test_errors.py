@@ -27,6 +27,7 @@ SAMPLES = [
     errors.BadDumpError(
         "/backups/a.sql.gz", "/backups/a.sql.gz: truncated dump: ends early", "TruncatedDumpError"
     ),
+    errors.SnapshotTimeError("/backups/a.sql.gz", "/backups/b.sql.gz", "2024-01-05T03:00:00"),
 ]
 
 

@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ..dump import TableKey
 from ..times import as_datetime
-from .state import HostState, SnapshotSettings, as_int, as_text, is_deleted, latest
+from .state import HostState, SnapshotSettings, as_int, as_text, identity_of, is_deleted, latest
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,7 @@ def baremetal_host_states(
                 deleted_at=(as_datetime(host.get("deleted_at")) or as_datetime(host.get("updated_at")))
                 if deleted
                 else None,
+                identity=identity_of(host),
             )
         )
     return states

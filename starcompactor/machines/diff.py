@@ -5,9 +5,13 @@ Candidates, from each record of each snapshot:
 * ``CREATE`` at the record's ``created_at`` (the snapshot time when unknown), with its properties;
 * ``UPDATE`` at its ``updated_at`` (live records only), with its properties;
 * ``DELETE`` at its ``deleted_at`` (soft-deleted records), and at the snapshot time of the first snapshot
-  in which a host of the previous snapshot is gone (bare metal too);
-* ``ENABLE``/``DISABLE`` at its ``status_at`` (live records only), dated at the CREATE when earlier — the
-  state a host has when it first appears is its initial state.
+  in which a host of the previous snapshot is gone (bare metal too) — unless a later snapshot shows it
+  again with the same identity: then that snapshot lacked it (a partial dump; warned), nothing was deleted;
+* ``ENABLE``/``DISABLE``: when the record is seen for the first time, at its CREATE — the state a host
+  has when it first appears is its initial state (heartbeats move ``status_at`` every minute, so it
+  dates nothing then); after that, when its state differs from the record's previous sighting, at its
+  ``status_at`` (at the CREATE when earlier). A soft-deleted record gives its last state too, when
+  written before its deletion (a host disabled, then deleted before the next dump).
 
 Identical candidates from several snapshots are one (the earliest snapshot's is kept, so a CREATE carries
 the properties of the earliest snapshot that shows the host).
@@ -30,11 +34,15 @@ read, so missing data never looks like a deletion.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
+from ..errors import SnapshotTimeError
 from ..events import EVENT_ORDER, MachineEvent
-from .state import Properties, Snapshot
+from .state import Identity, Properties, Snapshot
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,28 +59,72 @@ class Candidate:
         return (self.time, EVENT_ORDER[self.event], self.snapshot)
 
 
-def candidates_of(snapshot: Snapshot, index: int) -> Iterable[Candidate]:
-    """The candidate events one snapshot yields by itself (everything but vanished hosts)."""
+def candidates_of(
+    snapshot: Snapshot, index: int, seen: Optional[Dict[Tuple[str, Identity], Optional[bool]]] = None
+) -> Iterable[Candidate]:
+    """The candidate events one snapshot yields by itself (everything but vanished hosts).
+
+    ``seen`` maps each record (host, identity) of the earlier snapshots to its state when last seen, and
+    gets this snapshot's. A record seen for the first time has its state dated at its CREATE (SPEC §2:
+    the initial state); after that, only a change of state is a candidate (a heartbeat moves
+    ``status_at`` but says nothing new).
+    """
+    seen = {} if seen is None else seen
     for state in snapshot.hosts:
         created = state.created_at or snapshot.time
+        record = (state.host, state.identity or (None, state.created_at))
+        first = record not in seen
+        before = seen.get(record)
+        seen[record] = state.enabled
         yield Candidate(created, state.host, "CREATE", state.properties, index)
         if state.deleted:
             yield Candidate(state.deleted_at, state.host, "DELETE", (), index)  # type: ignore[arg-type]
-            continue
-        if state.updated_at is not None:
+        elif state.updated_at is not None:
             yield Candidate(state.updated_at, state.host, "UPDATE", state.properties, index)
-        if state.enabled is not None:
-            when = state.status_at or created
-            if when < created:
-                when = created
-            yield Candidate(
-                when, state.host, "ENABLE" if state.enabled else "DISABLE", state.properties, index
-            )
+        if state.enabled is None or (not first and state.enabled == before):
+            continue
+        when = created if first else max(state.status_at or created, created)
+        if state.deleted and when >= state.deleted_at:  # type: ignore[operator]
+            continue  # written by the deletion itself: the DELETE says it
+        yield Candidate(when, state.host, "ENABLE" if state.enabled else "DISABLE", state.properties, index)
 
 
-def candidate_events(snapshots: Sequence[Snapshot]) -> List[Candidate]:
-    """All candidates of ``snapshots`` (already in snapshot order), de-duplicated, earliest snapshot first."""
+@dataclass(frozen=True)
+class Gap:
+    """Hosts a snapshot lacks that the snapshots before and after it show with the same identity."""
+
+    snapshot: Snapshot
+    hosts: Tuple[str, ...]
+
+
+def snapshot_gaps(snapshots: Sequence[Snapshot]) -> Dict[int, Gap]:
+    """Snapshot index → the hosts it lacks though they were never deleted (SPEC §2): present in the
+    snapshot before, absent, then present again with one of the same identities. A damaged or partial
+    dump, not deletions."""
+    identities = [s.identities() for s in snapshots]
+    gaps: Dict[int, List[str]] = {}
+    for index in range(1, len(snapshots)):
+        before, now = identities[index - 1], snapshots[index].present()
+        for host in sorted(set(before) - now):
+            for later in identities[index + 1 :]:
+                if host in later:
+                    if later[host] & before[host]:
+                        gaps.setdefault(index, []).append(host)
+                    break
+    return {i: Gap(snapshots[i], tuple(hosts)) for i, hosts in gaps.items()}
+
+
+def candidate_events(snapshots: Sequence[Snapshot], gaps: Optional[Dict[int, Gap]] = None) -> List[Candidate]:
+    """All candidates of ``snapshots`` (already in snapshot order), de-duplicated, earliest snapshot first.
+
+    ``gaps`` (default: :func:`snapshot_gaps`, each said once as a warning) are hosts a snapshot lacks
+    that were never deleted: they get no DELETE.
+    """
+    if gaps is None:
+        gaps = snapshot_gaps(snapshots)
+        warn_gaps(gaps)
     seen: Set[Tuple] = set()
+    records: Dict[Tuple[str, Identity], Optional[bool]] = {}
     out: List[Candidate] = []
 
     def add(candidate: Candidate) -> None:
@@ -84,12 +136,26 @@ def candidate_events(snapshots: Sequence[Snapshot]) -> List[Candidate]:
     previous: Set[str] = set()
     for index, snapshot in enumerate(snapshots):
         present = snapshot.present()
-        for host in sorted(previous - present):
+        lacking = set(gaps[index].hosts) if index in gaps else set()
+        for host in sorted(previous - present - lacking):
             add(Candidate(snapshot.time, host, "DELETE", (), index))
         previous = present
-        for candidate in candidates_of(snapshot, index):
+        for candidate in candidates_of(snapshot, index, records):
             add(candidate)
     return out
+
+
+def warn_gaps(gaps: Dict[int, Gap]) -> None:
+    """One warning per snapshot that lacks hosts which were never deleted."""
+    for gap in gaps.values():
+        shown = ", ".join(gap.hosts[:3]) + (", …" if len(gap.hosts) > 3 else "")
+        log.warning(
+            "%s lacks %d host(s) present before and after it with the same identity (%s): not deletions; "
+            "is the dump partial?",
+            gap.snapshot.uri,
+            len(gap.hosts),
+            shown,
+        )
 
 
 def refine(candidates: Iterable[Candidate]) -> List[MachineEvent]:
@@ -129,9 +195,11 @@ def refine(candidates: Iterable[Candidate]) -> List[MachineEvent]:
     return kept
 
 
-def machine_events(snapshots: Sequence[Snapshot]) -> List[MachineEvent]:
+def machine_events(
+    snapshots: Sequence[Snapshot], gaps: Optional[Dict[int, Gap]] = None
+) -> List[MachineEvent]:
     """The machine events of a history of snapshots (in snapshot order), sorted by time, host, type."""
-    events = refine(candidate_events(snapshots))
+    events = refine(candidate_events(snapshots, gaps))
     return sort_events(events)
 
 
@@ -143,3 +211,24 @@ def sort_events(events: Iterable[MachineEvent]) -> List[MachineEvent]:
 def order_snapshots(snapshots: Iterable[Snapshot]) -> List[Snapshot]:
     """Snapshot order of SPEC §1.1: by snapshot time, then name."""
     return sorted(snapshots, key=lambda s: (s.time, s.name))
+
+
+def one_per_time(snapshots: Sequence[Snapshot]) -> List[Snapshot]:
+    """Snapshots in order, one per snapshot time (SPEC §2): dumps with the same time and the same host
+    records are one snapshot (the first by name is kept; said once); with different records they cannot
+    both be the state at that time, which raises :class:`~starcompactor.errors.SnapshotTimeError`."""
+    out: List[Snapshot] = []
+    for snapshot in order_snapshots(snapshots):
+        if out and out[-1].time == snapshot.time:
+            kept = out[-1]
+            if kept.hosts != snapshot.hosts:
+                raise SnapshotTimeError(kept.uri, snapshot.uri, snapshot.time.isoformat())
+            log.warning(
+                "%s and %s have the same snapshot time (%s) and the same hosts: read as one snapshot",
+                kept.uri,
+                snapshot.uri,
+                snapshot.time.isoformat(),
+            )
+            continue
+        out.append(snapshot)
+    return out

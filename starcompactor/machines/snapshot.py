@@ -30,7 +30,7 @@ from .blazar import (
     blazar_schema,
     capability_names,
 )
-from .state import HostState, Snapshot, SnapshotSettings, as_int, as_text, is_deleted
+from .state import HostState, Snapshot, SnapshotSettings, as_int, as_text, identity_of, is_deleted
 
 log = logging.getLogger(__name__)
 
@@ -96,23 +96,23 @@ def vm_host_states(
 ) -> List[HostState]:
     """Records of one Nova cell: each compute node row with a ``nova-compute`` service on its host.
 
-    The service of a host is its live ``nova-compute`` row; with none live, the latest deleted one
-    (the original's LEFT JOIN kept such hosts too). A node with no ``nova-compute`` service is skipped.
+    A live node's service is the host's live ``nova-compute`` row; with none live, the latest deleted one
+    (the original's LEFT JOIN kept such hosts too). A soft-deleted node's service is the deleted row
+    removed nearest its own ``deleted_at`` (Nova deletes both together), so that the record tells the
+    node's last state, not that of a service registered after it; with no deleted service, the node has
+    no state. A node with no ``nova-compute`` service at all is skipped.
     """
     pattern = re.compile(settings.hypervisor_hostname_regex) if settings.hypervisor_hostname_regex else None
-    service_of: Dict[str, Mapping[str, Any]] = {}
+    services_of: Dict[str, List[Mapping[str, Any]]] = {}
     for row in services:
         if as_text(row.get("binary")) != NOVA_COMPUTE or row.get("host") is None:
             continue
-        host = as_text(row["host"]) or ""
-        current = service_of.get(host)
-        if current is None or _service_rank(row) > _service_rank(current):
-            service_of[host] = row
+        services_of.setdefault(as_text(row["host"]) or "", []).append(row)
     states = []
     for row in compute_nodes:
         hostname = as_text(row.get("hypervisor_hostname"))
-        service = service_of.get(as_text(row.get("host")) or "")
-        if not hostname or service is None:
+        candidates = services_of.get(as_text(row.get("host")) or "")
+        if not hostname or not candidates:
             continue
         properties = (
             ("rack", rack_of(hostname, pattern, settings.rack_extract_group)),
@@ -120,8 +120,13 @@ def vm_host_states(
             ("memory_capability_mb", as_int(row.get("memory_mb"))),
             ("disk_capability_gb", as_int(row.get("local_gb"))),
         )
-        deleted = is_deleted(row)
-        disabled = as_int(service.get("disabled"))
+        deleted_at = (
+            (as_datetime(row.get("deleted_at")) or as_datetime(row.get("updated_at")))
+            if is_deleted(row)
+            else None
+        )
+        service = _service_of(candidates, deleted_at)
+        disabled = as_int(service.get("disabled")) if service is not None else None
         states.append(
             HostState(
                 host=hostname,
@@ -129,13 +134,33 @@ def vm_host_states(
                 updated_at=as_datetime(row.get("updated_at")),
                 properties=properties,
                 enabled=None if disabled is None else disabled != 1,
-                status_at=as_datetime(service.get("updated_at")) or as_datetime(service.get("created_at")),
-                deleted_at=(as_datetime(row.get("deleted_at")) or as_datetime(row.get("updated_at")))
-                if deleted
+                status_at=(as_datetime(service.get("updated_at")) or as_datetime(service.get("created_at")))
+                if service is not None
                 else None,
+                deleted_at=deleted_at,
+                identity=identity_of(row),
             )
         )
     return states
+
+
+def _service_of(
+    candidates: Sequence[Mapping[str, Any]], deleted_at: Optional[dt.datetime]
+) -> Optional[Mapping[str, Any]]:
+    """The service row whose state a node row has (see :func:`vm_host_states`)."""
+    if deleted_at is None:
+        return max(candidates, key=_service_rank)
+    gone = [row for row in candidates if is_deleted(row)]
+    if not gone:
+        return None
+
+    def distance(row: Mapping[str, Any]) -> Tuple:
+        stamp = as_datetime(row.get("deleted_at")) or as_datetime(row.get("updated_at"))
+        if stamp is None:
+            return (True, dt.timedelta.max, 0)
+        return (False, abs(stamp - deleted_at), -(as_int(row.get("id")) or 0))
+
+    return min(gone, key=distance)
 
 
 def _service_rank(row: Mapping[str, Any]) -> Tuple:

@@ -11,7 +11,11 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
+from ..times import as_datetime
+
 Properties = Tuple[Tuple[str, Any], ...]
+#: A row's identity: (source row id as text, created_at); None when the dump does not tell.
+Identity = Optional[Tuple[Optional[str], Optional[dt.datetime]]]
 
 
 @dataclass(frozen=True)
@@ -19,7 +23,11 @@ class HostState:
     """One host record of one snapshot: what the events of SPEC §2 are derived from.
 
     ``properties`` is a tuple of ``(name, value)`` pairs in output order (hashable, picklable).
-    A record with ``deleted_at`` set is a soft-deleted row: it contributes CREATE and DELETE only.
+    A record with ``deleted_at`` set is a soft-deleted row: it contributes its CREATE, its DELETE and
+    its last state before the deletion. ``identity`` tells one row of a host key from another (vm:
+    ``compute_nodes.id`` and ``created_at``; bare metal: the Blazar host's ``id`` and ``created_at``): a
+    host missing from one snapshot and back later with the same identity was never deleted, and the
+    audit log's rows name their host by it.
     """
 
     host: str
@@ -29,6 +37,7 @@ class HostState:
     enabled: Optional[bool] = None  #: None when no service/node says
     status_at: Optional[dt.datetime] = None  #: when ``enabled`` was last written
     deleted_at: Optional[dt.datetime] = None
+    identity: Identity = None
 
     @property
     def deleted(self) -> bool:
@@ -50,6 +59,14 @@ class Snapshot:
     def present(self) -> Set[str]:
         """Host keys this snapshot shows (live or soft-deleted): a host missing later was deleted."""
         return {h.host for h in self.hosts}
+
+    def identities(self) -> Dict[str, Set[Tuple[Optional[str], Optional[dt.datetime]]]]:
+        """Host key → the identities of its records in this snapshot (those that have one)."""
+        out: Dict[str, Set[Tuple[Optional[str], Optional[dt.datetime]]]] = {}
+        for h in self.hosts:
+            if h.identity is not None:
+                out.setdefault(h.host, set()).add(h.identity)
+        return out
 
 
 @dataclass(frozen=True)
@@ -102,6 +119,12 @@ def is_deleted(row: Mapping[str, Any]) -> bool:
             flag = flag.decode("ascii", "replace")
         return flag not in (None, 0, "0", "", False)
     return row.get("deleted_at") is not None
+
+
+def identity_of(row: Mapping[str, Any]) -> Identity:
+    """A source row's identity (its ``id`` as text, its ``created_at``); None without an id."""
+    row_id = as_text(row.get("id"))
+    return None if row_id is None else (row_id, as_datetime(row.get("created_at")))
 
 
 def latest(times: Iterable[Optional[dt.datetime]]) -> Optional[dt.datetime]:

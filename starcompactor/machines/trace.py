@@ -23,7 +23,7 @@ from ..mask import Masker, mask_machine_events
 from ..parallel import map_ordered, open_executor
 from ..traces import Progress, ProgressCallback, TraceResult, base_manifest, open_writer, write_manifest
 from .backups import BackupFile, list_backups
-from .diff import machine_events, order_snapshots, sort_events
+from .diff import machine_events, one_per_time, order_snapshots, snapshot_gaps, sort_events, warn_gaps
 from .snapshot import read_snapshot
 from .state import Snapshot, SnapshotSettings
 
@@ -129,7 +129,10 @@ def make_machine_trace(
     )
     if not snapshots:
         raise StarCompactorError(f"{backup_dir}: none of the {len(backups)} dump(s) could be read")
-    events = machine_events(snapshots)
+    snapshots = one_per_time(snapshots)
+    gaps = snapshot_gaps(snapshots)
+    warn_gaps(gaps)
+    events = machine_events(snapshots, gaps)
     rack_key = "rack" if instance_type == "vm" else config.rack_property_name
     masked = mask_machine_events(events, masker, rack_key)
     masked = sort_events(masked)  # by the masked host: the file is sorted by its own columns
@@ -150,6 +153,10 @@ def make_machine_trace(
         "instance_type": instance_type,
         "backup_dir": backup_dir,
         "skipped": [{"name": f.name, "uri": f.uri, "error": f.message} for f in failures],
+        "incomplete_snapshots": [
+            {"name": g.snapshot.name, "uri": g.snapshot.uri, "hosts_lacking": len(g.hosts)}
+            for g in gaps.values()
+        ],
         "config": config.source,
     }
     manifest = base_manifest(

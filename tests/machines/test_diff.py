@@ -5,11 +5,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import List, Optional
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from starcompactor.errors import SnapshotTimeError
 from starcompactor.events import EVENT_ORDER
-from starcompactor.machines.diff import Candidate, candidate_events, machine_events, refine
+from starcompactor.machines.diff import (
+    Candidate,
+    candidate_events,
+    machine_events,
+    one_per_time,
+    refine,
+    snapshot_gaps,
+)
 from starcompactor.machines.state import HostState, Snapshot
 
 T = dt.datetime(2024, 1, 1)
@@ -21,7 +30,9 @@ def h(hours: float) -> dt.datetime:
     return T + dt.timedelta(hours=hours)
 
 
-def state(host="h", created=0, updated=None, props=P1, enabled=True, status=None, deleted=None) -> HostState:
+def state(
+    host="h", created=0, updated=None, props=P1, enabled=True, status=None, deleted=None, identity=None
+) -> HostState:
     return HostState(
         host,
         h(created) if created is not None else None,
@@ -30,6 +41,7 @@ def state(host="h", created=0, updated=None, props=P1, enabled=True, status=None
         enabled,
         h(status) if status is not None else None,
         h(deleted) if deleted is not None else None,
+        (identity, h(created) if created is not None else None) if identity is not None else None,
     )
 
 
@@ -98,8 +110,9 @@ def test_enable_only_when_not_enabled_disable_only_when_enabled():
 
 
 def test_a_host_starts_not_enabled_so_a_healthy_host_gives_create_then_enable():
+    # SPEC §2: a host first seen enabled gets its ENABLE at its CREATE (not at the heartbeat, 5)
     got = machine_events([snap(10, state(created=0, status=5))])
-    assert [(e.time, e.event) for e in got] == [(h(0), "CREATE"), (h(5), "ENABLE")]
+    assert [(e.time, e.event) for e in got] == [(h(0), "CREATE"), (h(0), "ENABLE")]
 
 
 def test_events_of_a_deleted_host_are_dropped_and_re_created_host_is_enabled_again():
@@ -163,19 +176,25 @@ def test_soft_deleted_record_gives_delete_at_deleted_at_and_no_update():
 
 
 def test_deleted_row_beside_a_live_row_of_the_same_host():
+    # SPEC §2: the deleted row tells its last state (enabled, from its CREATE); each row's initial
+    # state is dated at its own CREATE
     old = state(created=0, deleted=5)
     new = state(created=6, props=P2, status=7)
     got = machine_events([snap(10, old, new)])
     assert [(e.time, e.event) for e in got] == [
         (h(0), "CREATE"),
+        (h(0), "ENABLE"),
         (h(5), "DELETE"),
         (h(6), "CREATE"),
-        (h(7), "ENABLE"),
+        (h(6), "ENABLE"),
     ]
 
 
 def test_host_seen_only_as_deleted_gets_create_and_delete():
+    # SPEC §2: a soft-deleted row still tells its state (enabled from its CREATE)
     got = machine_events([snap(10, state(created=1, deleted=3))])
+    assert [(e.time, e.event) for e in got] == [(h(1), "CREATE"), (h(1), "ENABLE"), (h(3), "DELETE")]
+    got = machine_events([snap(10, state(created=1, deleted=3, enabled=False))])
     assert [(e.time, e.event) for e in got] == [(h(1), "CREATE"), (h(3), "DELETE")]
 
 
@@ -201,8 +220,100 @@ def test_output_sorted_by_time_then_host_then_type():
 
 
 def test_duplicate_candidates_from_many_snapshots_are_one():
+    # CREATE, UPDATE and the first snapshot's ENABLE (at the CREATE, SPEC §2); the later snapshots show
+    # the same record in the same state: nothing new
     snaps = [snap(10 * k, state(updated=1, status=2)) for k in range(1, 5)]
     assert len(candidate_events(snaps)) == 3
+
+
+# -- SPEC §2 as revised: initial state, last state of a deleted row, partial dumps, equal times -------
+
+
+def test_first_seen_enabled_host_gets_its_enable_at_its_create_not_at_a_heartbeat():
+    # created long before the first dump, whose heartbeat says nothing about when it was enabled
+    old = [snap(100 + 24 * k, state("old", created=0, status=99 + 24 * k, identity="1")) for k in range(3)]
+    got = machine_events(old)
+    assert [(e.time, e.event) for e in got] == [(h(0), "CREATE"), (h(0), "ENABLE")]
+    # a host first seen in a later dump: its ENABLE is at its own CREATE too
+    late = state("new", created=110, status=123.9, identity="2")
+    got = machine_events([snap(100), snap(124, late), snap(148, late)])
+    assert [(e.time, e.event) for e in got] == [(h(110), "CREATE"), (h(110), "ENABLE")]
+
+
+def test_first_seen_disabled_host_gets_no_enable_until_it_is_enabled():
+    history = [
+        snap(100, state(created=0, enabled=False, status=50, identity="1")),
+        snap(124, state(created=0, enabled=True, status=120, identity="1")),
+    ]
+    got = machine_events(history)
+    assert [(e.time, e.event) for e in got] == [(h(0), "CREATE"), (h(120), "ENABLE")]
+
+
+def test_a_disabled_then_soft_deleted_host_keeps_its_disable():
+    # enabled in the dump at 03:00; disabled at 22:21, soft-deleted at 00:21, both before the next dump
+    first = state(created=-100, status=2.98, identity="7")
+    gone = state(created=-100, enabled=False, status=19 + 21 / 60, deleted=21 + 21 / 60, identity="7")
+    got = machine_events([snap(3, first), snap(27, gone)])
+    assert [(e.time, e.event) for e in got] == [
+        (h(-100), "CREATE"),
+        (h(-100), "ENABLE"),
+        (h(19 + 21 / 60), "DISABLE"),
+        (h(21 + 21 / 60), "DELETE"),
+    ]
+
+
+def test_a_state_written_by_the_deletion_itself_gives_no_event_after_the_delete():
+    first = state(created=0, status=2, identity="7")
+    gone = state(created=0, enabled=False, status=21, deleted=21, identity="7")
+    got = machine_events([snap(3, first), snap(27, gone)])
+    assert [(e.time, e.event) for e in got] == [(h(0), "CREATE"), (h(0), "ENABLE"), (h(21), "DELETE")]
+
+
+def test_a_host_missing_from_one_dump_and_back_with_the_same_identity_was_never_deleted(caplog):
+    a = state("a", created=0, identity="1")
+    b = state("b", created=0, identity="2")
+    history = [snap(10, a, b), snap(20, b, name="partial"), snap(30, b), snap(40, a, b)]
+    with caplog.at_level("WARNING"):
+        got = machine_events(history)
+    assert [(e.host, e.event) for e in got if e.host == "a"] == [("a", "CREATE"), ("a", "ENABLE")]
+    assert "DELETE" not in {e.event for e in got}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "mem://20" in warnings[0] and "1 host" in warnings[0]
+    gaps = snapshot_gaps(history)
+    assert {i: g.hosts for i, g in gaps.items()} == {1: ("a",)}
+
+
+def test_a_host_back_with_another_identity_was_deleted_and_created_again():
+    history = [
+        snap(10, state("a", created=0, identity="1")),
+        snap(20),
+        snap(30, state("a", created=25, props=P2, identity="9")),
+    ]
+    got = machine_events(history)
+    assert [(e.time, e.event) for e in got] == [
+        (h(0), "CREATE"),
+        (h(0), "ENABLE"),
+        (h(20), "DELETE"),
+        (h(25), "CREATE"),
+        (h(25), "ENABLE"),
+    ]
+
+
+def test_dumps_with_the_same_snapshot_time_are_one_when_identical(caplog):
+    one = Snapshot("/b/x.sql.gz", "x.sql.gz", h(10), "name", (state(identity="1"),))
+    same = Snapshot("/b/x.sql.zst", "x.sql.zst", h(10), "name", (state(identity="1"),))
+    later = Snapshot("/b/y.sql.gz", "y.sql.gz", h(20), "name", (state(identity="1"),))
+    with caplog.at_level("WARNING"):
+        assert one_per_time([later, same, one]) == [one, later]
+    assert "/b/x.sql.gz and /b/x.sql.zst" in caplog.text
+
+
+def test_dumps_with_the_same_snapshot_time_and_different_hosts_are_an_error():
+    one = Snapshot("/b/x.sql.gz", "x.sql.gz", h(10), "name", (state(identity="1"),))
+    other = Snapshot("/b/z.sql.gz", "z.sql.gz", h(10), "trailer", (state(identity="1", props=P2),))
+    with pytest.raises(SnapshotTimeError) as info:
+        one_per_time([other, one])
+    assert "/b/x.sql.gz and /b/z.sql.gz" in str(info.value) and "2024-01-01T10:00:00" in str(info.value)
 
 
 # -- invariants over random histories -----------------------------------------------------------------
@@ -252,3 +363,32 @@ def test_state_machine_invariants(histories):
                 else:
                     assert prev is not None and e.properties != prev.properties
             prev = e
+
+
+identified = st.builds(
+    lambda host, created, upd, props, enabled, status: state(
+        host, created, upd, props, enabled, status, None, identity=f"{host}-{created}"
+    ),
+    st.sampled_from(["h1", "h2", "h3"]),
+    st.integers(min_value=0, max_value=3),
+    st.one_of(st.none(), hours),
+    st.sampled_from([P1, P2]),
+    st.sampled_from([True, False, None]),
+    st.one_of(st.none(), hours),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.lists(identified, max_size=3, unique_by=lambda r: r.host), min_size=2, max_size=5), st.data()
+)
+def test_a_partial_copy_of_a_dump_changes_nothing(histories, data):
+    """A dump that lacks some hosts (a partial copy of the one before it) between two dumps that both
+    show them with the same identity changes no event: they were never deleted."""
+    snaps = [snap(50 + 10 * i, *hosts) for i, hosts in enumerate(histories)]
+    j = data.draw(st.integers(min_value=0, max_value=len(snaps) - 2))
+    before, after = snaps[j].identities(), snaps[j + 1].identities()
+    droppable = sorted(host for host in before if before[host] & after.get(host, set()))
+    dropped = set(data.draw(st.lists(st.sampled_from(droppable), unique=True))) if droppable else set()
+    partial = snap(55 + 10 * j, *(r for r in snaps[j].hosts if r.host not in dropped), name="partial")
+    assert machine_events(snaps[: j + 1] + [partial] + snaps[j + 1 :]) == machine_events(snaps)

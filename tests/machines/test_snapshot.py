@@ -98,6 +98,28 @@ def test_vm_soft_deleted_row_beside_live_row():
     ]
 
 
+def test_vm_soft_deleted_node_tells_the_state_of_its_own_service():
+    """SPEC §2: a deleted row tells its last state — its own (deleted) service's, disabled at 22:21 before
+    both were deleted at 00:21, not that of the service registered after it under the same host."""
+    gone_at = D(2024, 1, 2, 0, 21)
+    nodes = [
+        cn(1, "h", "r1-n1", deleted=True, deleted_at=gone_at),
+        cn(2, "h", "r1-n1", created_at=D(2024, 1, 2, 9)),
+    ]
+    services = [
+        {**svc(5, "h", disabled=1, deleted=True, updated=D(2024, 1, 1, 22, 21)), "deleted_at": gone_at},
+        svc(4, "h", disabled=0, deleted=True, updated=D(2023, 6, 1)),  # an older registration
+        svc(6, "h", disabled=0, updated=D(2024, 1, 3)),
+    ]
+    old, new = vm_host_states(nodes, services, VM)
+    assert (old.deleted_at, old.enabled, old.status_at) == (gone_at, False, D(2024, 1, 1, 22, 21))
+    assert (new.deleted_at, new.enabled, new.status_at) == (None, True, D(2024, 1, 3))
+    assert (old.identity, new.identity) == (("1", D(2024, 1, 1)), ("2", D(2024, 1, 2, 9)))
+    # a deleted node whose service lives on has no state of its own
+    (alone,) = vm_host_states([nodes[0]], [services[2]], VM)
+    assert alone.deleted_at == gone_at and alone.enabled is None
+
+
 def test_vm_values_as_text_are_coerced():
     """Rows typed as text (a dump without CREATE TABLE) give the same state."""
     typed = vm_host_states([cn(1, "h", "r1-n1")], [svc(1, "h", updated=D(2024, 1, 3))], VM)
@@ -161,6 +183,7 @@ def test_baremetal_join_and_soft_deleted_capabilities():
     names = {"p1": "node_type", "p2": "placement.rack", "p3": "not_configured"}
     (state,) = baremetal_host_states(nodes, hosts, caps, names, BLAZAR_CHAMELEON, BM)
     assert state.host == "n1" and state.enabled is False and state.status_at == D(2024, 1, 2)
+    assert state.identity == ("h1", D(2024, 1, 1, 5))
     assert state.properties == (("node_type", "gpu"),)
     assert state.updated_at == D(2024, 1, 4)  # the removal of placement.rack is the latest change
 

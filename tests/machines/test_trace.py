@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from starcompactor.config import load_config
-from starcompactor.errors import BadDumpError, NoBackupsError, StarCompactorError
+from starcompactor.errors import BadDumpError, NoBackupsError, SnapshotTimeError, StarCompactorError
 from starcompactor.machines import make_machine_trace
 from starcompactor.mask import Masker
 from tests.support.paths import MACHINE_FIXTURES, TESTS
@@ -67,20 +67,21 @@ PB, PC, PD = vm("r10", 32, 131072, 200), vm("r9", 64, 262144, 800), vm("r10", 16
 PE, PE2, PF = vm("r2", 40, 163840, 500), vm("r2", 24, 98304, 300), vm("r9", 8, 32768, 50)
 
 #: The vm scenario's events (unmasked, racks as extracted), from the scenario table and SPEC §2:
-#: hosts that exist before S1 are ENABLEd at S1's service heartbeat (02:59:30); D's service heartbeat
-#: precedes its CREATE, so its ENABLE is dated at the CREATE; E is soft-deleted, then re-registered
-#: (a new CREATE and ENABLE); F vanishes in S5 (DELETE at S5's time from the file name).
+#: every host is first seen enabled, so its ENABLE is at its CREATE (SPEC §2 as revised; before, the hosts
+#: that exist before S1 were ENABLEd at S1's service heartbeat, 02:59:30, and E's second row at S7's);
+#: E is soft-deleted, then re-registered (a new CREATE and ENABLE); F vanishes in S5 (DELETE at S5's time
+#: from the file name).
 VM_EXPECTED: List[Tuple[dt.datetime, str, str, Dict[str, Any]]] = [
     (D(2023, 12, 15, 8), A, "CREATE", PA),
+    (D(2023, 12, 15, 8), A, "ENABLE", PA),
     (D(2023, 12, 16, 9), B, "CREATE", PB),
+    (D(2023, 12, 16, 9), B, "ENABLE", PB),
     (D(2023, 12, 17, 10), C, "CREATE", PC),
+    (D(2023, 12, 17, 10), C, "ENABLE", PC),
     (D(2023, 12, 18, 11), E, "CREATE", PE),
+    (D(2023, 12, 18, 11), E, "ENABLE", PE),
     (D(2023, 12, 19, 12), F, "CREATE", PF),
-    (D(2024, 1, 1, 2, 59, 30), B, "ENABLE", PB),
-    (D(2024, 1, 1, 2, 59, 30), A, "ENABLE", PA),
-    (D(2024, 1, 1, 2, 59, 30), E, "ENABLE", PE),
-    (D(2024, 1, 1, 2, 59, 30), C, "ENABLE", PC),
-    (D(2024, 1, 1, 2, 59, 30), F, "ENABLE", PF),
+    (D(2023, 12, 19, 12), F, "ENABLE", PF),
     (D(2024, 1, 3, 2, 59, 30), B, "DISABLE", PB),
     (D(2024, 1, 3, 15), E, "DELETE", {}),
     (D(2024, 1, 4, 2, 59, 50), Dh, "CREATE", PD),
@@ -89,7 +90,7 @@ VM_EXPECTED: List[Tuple[dt.datetime, str, str, Dict[str, Any]]] = [
     (D(2024, 1, 5, 2, 59, 30), B, "ENABLE", PB),
     (D(2024, 1, 5, 3), F, "DELETE", {}),
     (D(2024, 1, 6, 12), E, "CREATE", PE2),
-    (D(2024, 1, 7, 2, 59, 30), E, "ENABLE", PE2),
+    (D(2024, 1, 6, 12), E, "ENABLE", PE2),
 ]
 
 
@@ -110,10 +111,10 @@ def bm_expected(layout: str) -> List[Tuple[dt.datetime, str, str, Dict[str, Any]
     delete_n2 = D(2024, 1, 5, 11) if layout == "chameleon" else D(2024, 1, 6, 3)
     return [
         (D(2023, 12, 10, 9), N1, "CREATE", p1),
+        (D(2023, 12, 10, 9), N1, "ENABLE", p1),  # first seen enabled: at its CREATE (SPEC §2 as revised)
         (D(2023, 12, 11, 9), N2, "CREATE", p2),
         (D(2023, 12, 11, 9), N2, "ENABLE", p2),  # node updated 08:30, before the Blazar host: at CREATE
         (D(2023, 12, 12, 9), N3, "CREATE", p3),  # in maintenance from the start: no ENABLE yet
-        (D(2024, 1, 1, 2), N1, "ENABLE", p1),
         (D(2024, 1, 2, 16), N1, "DISABLE", p1),
         (D(2024, 1, 3, 12), N2, "UPDATE", bm("compute_haswell", "9", "262144")),
         (D(2024, 1, 3, 14), N4, "CREATE", p1),
@@ -199,7 +200,7 @@ def test_vm_history_manifest(vm_run):
     out, result = vm_run
     manifest = orjson.loads(Path(str(out) + ".manifest.json").read_bytes())
     assert manifest["counts"] == {"CREATE": 7, "DELETE": 2, "DISABLE": 1, "ENABLE": 8, "UPDATE": 1}
-    assert manifest["time_range"] == {"first": "2023-12-15T08:00:00", "last": "2024-01-07T02:59:30"}
+    assert manifest["time_range"] == {"first": "2023-12-15T08:00:00", "last": "2024-01-06T12:00:00"}
     assert [i["snapshot_time"] for i in manifest["inputs"]] == [
         f"2024-01-0{k}T03:00:00" for k in range(1, 10)
     ]
@@ -298,16 +299,12 @@ def test_truncated_file_stops_the_run_naming_it(tmp_path, vm_config):
 
 
 def test_skip_bad_files_treats_a_bad_snapshot_as_missing_data(tmp_path, vm_config):
-    """S4 truncated and skipped: nobody looks deleted; D is first seen in S5, so its ENABLE is dated by
-    S5's heartbeat (2024-01-05 02:59:30, after its CREATE); every other event is unchanged."""
+    """S4 truncated and skipped: nobody looks deleted; D is first seen in S5, and its ENABLE is still at
+    its CREATE (SPEC §2 as revised: before, S5's heartbeat dated it); every event is unchanged."""
     history = copy_history("vm", tmp_path / "vm")
     _truncate_gzip(history / "mysqldump-2024-01-04T03:00:00Z.mysql.gz")
     out, result = run(history, tmp_path, vm_config, skip_bad_files=True)
-    expected = [
-        (D(2024, 1, 5, 2, 59, 30), h, e, p) if (h, e) == (Dh, "ENABLE") else (t, h, e, p)
-        for t, h, e, p in VM_EXPECTED
-    ]
-    assert read_jsonl(out) == expected_sorted(expected, "rack")
+    assert read_jsonl(out) == expected_sorted(VM_EXPECTED, "rack")
     assert [f.name for f in result.skipped] == ["mysqldump-2024-01-04T03:00:00Z.mysql.gz"]
     manifest = orjson.loads(Path(str(out) + ".manifest.json").read_bytes())
     assert manifest["skipped"][0]["name"] == "mysqldump-2024-01-04T03:00:00Z.mysql.gz"
@@ -337,6 +334,52 @@ def test_missing_table_is_a_bad_file(tmp_path, vm_config):
     out, result = run(history, tmp_path, vm_config, skip_bad_files=True)
     assert read_jsonl(out) == expected_sorted(VM_EXPECTED, "rack")  # the bad last dump deletes nobody
     assert len(result.skipped) == 1
+
+
+def test_a_partial_dump_deletes_nobody(tmp_path, vm_config, caplog):
+    """S7 without its `nova_cell1` database (a partial dump): C and D are in S6 and S8 with the same
+    compute node rows, so they were never deleted (SPEC §2): a warning names S7, the manifest counts it,
+    and the events are those of the whole history (before: C and D ended the trace deleted)."""
+    history = copy_history("vm", tmp_path / "vm")
+    partial = history / "mysqldump-2024-01-07T03:00:00Z.sql"
+    text = partial.read_text()
+    start = text.index("-- Current Database: `nova_cell1`")
+    partial.write_text(text[:start] + text[text.index("-- Current Database: `placement`") :])
+    with caplog.at_level("WARNING"):
+        out, result = run(history, tmp_path, vm_config)
+    assert read_jsonl(out) == expected_sorted(VM_EXPECTED, "rack")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and str(partial) in warnings[0] and "2 host(s)" in warnings[0]
+    manifest = orjson.loads(Path(str(out) + ".manifest.json").read_bytes())
+    assert manifest["incomplete_snapshots"] == [
+        {"name": partial.name, "uri": str(partial), "hosts_lacking": 2}
+    ]
+
+
+def test_two_dumps_of_one_time_are_one_when_identical_and_an_error_when_not(tmp_path, vm_config, caplog):
+    history = copy_history("vm", tmp_path / "vm")
+    shutil.copy(
+        history / "mysqldump-2024-01-05T03:00:00Z.mysql.xz", history / "copy-2024-01-05T03:00:00Z.sql.xz"
+    )
+    with caplog.at_level("WARNING"):
+        out, result = run(history, tmp_path, vm_config)
+    assert read_jsonl(out) == expected_sorted(VM_EXPECTED, "rack")
+    assert len(result.snapshots) == 9
+    assert "copy-2024-01-05T03:00:00Z.sql.xz" in caplog.text and "one snapshot" in caplog.text
+    # a different dump (S6's) under S5's time: which of the two was the state at 03:00 cannot be told
+    shutil.copy(
+        history / "mysqldump-2024-01-06T03:00:00Z.mysql.gz", history / "copy-2024-01-05T03:00:00Z.sql.xz"
+    )
+    out2 = tmp_path / "out2.jsonl"
+    with pytest.raises(SnapshotTimeError) as info:
+        make_machine_trace(
+            str(history), str(out2), config=vm_config, fmt="jsonl", masker=Masker("none"), workers=1
+        )
+    message = str(info.value)
+    assert (
+        "copy-2024-01-05T03:00:00Z.sql.xz" in message and "mysqldump-2024-01-05T03:00:00Z.mysql.xz" in message
+    )
+    assert not out2.exists()
 
 
 def test_natural_rack_order(vm_run):
