@@ -11,9 +11,10 @@ One server costs 1 + (number of actions) requests; they run concurrently (a boun
 connection errors. A server whose actions still cannot be read is logged by id and counted in the
 manifest (``failed_servers``) — never silently dropped.
 
-``HOST_NAME (PHYSICAL)`` is ``OS-EXT-SRV-ATTR:hypervisor_hostname`` (= ``instances.node``, the machine
-trace's host key), else ``OS-EXT-SRV-ATTR:host``, as on the database path. ``INSTANCE_NAME`` is
-``OS-EXT-SRV-ATTR:hostname``, else the server's ``name``.
+``HOST_NAME (PHYSICAL)`` follows the rule of every path (:func:`~starcompactor.instances.db.physical_host`):
+``OS-EXT-SRV-ATTR:hypervisor_hostname`` (= ``instances.node``, the machine trace's host key), else the
+event's own ``host`` (microversion 2.62 and later; the service that handled the event), else
+``OS-EXT-SRV-ATTR:host``. ``INSTANCE_NAME`` is ``OS-EXT-SRV-ATTR:hostname``, else the server's ``name``.
 
 Unlike the database path, the events are collected before writing (the API returns them per server, not
 in time order), then sorted by start time.
@@ -33,6 +34,7 @@ from urllib.parse import quote
 from ..errors import ApiError, ConfigError, MissingDependencyError
 from ..events import InstanceEvent
 from ..times import parse_time
+from .db import physical_host
 from .openrc import openrc_to_cloud, parse_openrc
 
 log = logging.getLogger(__name__)
@@ -248,7 +250,7 @@ class ApiSource:
         sid = server.id
         actions = self._retry(f"actions of server {sid}", lambda: list(self.conn.compute.server_actions(sid)))
         name = server.hostname or server.name
-        host = server.hypervisor_hostname or server.compute_host
+        node, compute_host = server.hypervisor_hostname, server.compute_host
         properties = self._properties(server)
         events: List[InstanceEvent] = []
         skipped = 0
@@ -278,7 +280,7 @@ class ApiSource:
                         instance_name=name,
                         user_id=server.user_id,
                         project_id=server.project_id,
-                        host=host,
+                        host=physical_host(node, _get(item, "host"), compute_host),
                         properties=properties,
                     )
                 )

@@ -12,10 +12,12 @@ and handed on in batches (lists), which is what keeps the per-event cost of the 
 instance's columns, which repeat on each of its events, come last and are read as one item: decoded,
 and masked, once per instance (:func:`instance_columns`).
 
-``HOST_NAME (PHYSICAL)`` is ``instances.node`` — the hypervisor_hostname for a VM, the Ironic node uuid
-for bare metal — because that is the host key of the machine trace (SPEC §1.2). ``instances.host`` (the
-nova-compute service name, what the original tool published) is only the fallback when ``node`` is
-empty; with a VM it rarely equals the hypervisor_hostname, so such rows will not join.
+``HOST_NAME (PHYSICAL)`` follows one rule on every path (:func:`physical_host`, SPEC §1.3): the instance's
+``node`` — the hypervisor_hostname for a VM, the Ironic node uuid for bare metal, the machine trace's host
+key (SPEC §1.2) — else the event's own ``instance_actions_events.host`` (the service that handled it: a
+build that failed and cleared the node still names where it ran), else ``instances.host``. Here the
+rule is SQL (:data:`EVENT_HOST`, :data:`INSTANCE_HOST`): the event's host is a column of its own, NULL
+whenever the instance has a node, so the common row pays one NULL byte for it.
 
 PyMySQL is imported when a connection is made (:mod:`starcompactor.server.connect`), not with this module.
 """
@@ -27,7 +29,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..config import check_instance_type
 from ..errors import ConfigError
@@ -41,6 +43,23 @@ from .merge import merge_sorted_batches
 log = logging.getLogger(__name__)
 
 
+def physical_host(
+    node: Optional[str], event_host: Optional[str], instance_host: Optional[str]
+) -> Optional[str]:
+    """SPEC §1.3's ``HOST_NAME (PHYSICAL)``: the instance's node (the machine trace's host key), else the
+    event's own host, else the instance's host — never empty when any of them names one. The one rule
+    of every instance source (database, API, audit log, dumps); the SQL of :func:`build_query` is the
+    same rule."""
+    return node or event_host or instance_host
+
+
+#: :func:`physical_host` in SQL, split in two: the event's host when the instance has no node (NULL
+#: otherwise, one byte per row) …
+EVENT_HOST = "CASE WHEN i.`node` IS NULL OR i.`node` = '' THEN NULLIF(iae.`host`, '') END"
+#: … and the instance's part, read once per instance.
+INSTANCE_HOST = "COALESCE(NULLIF(i.`node`, ''), i.`host`)"
+
+
 def build_query(
     database: str,
     *,
@@ -50,8 +69,9 @@ def build_query(
 ) -> Tuple[str, List[Any]]:
     """The SPEC §1.3 join for one cell, ordered by event start time; values are parameters.
 
-    The event's :data:`EVENT_COLUMNS` columns come first, then the instance's, which repeat on every
-    event of an instance and are read as one item (:func:`instance_columns`).
+    The event's :data:`EVENT_COLUMNS` columns come first (the last of them its own host, see
+    :data:`EVENT_HOST`), then the instance's, which repeat on every event of an instance and are read as
+    one item (:func:`instance_columns`).
     ``--start``/``--end`` bound ``instance_actions.created_at`` inclusively, as the original did.
     """
     db = quote_identifier(database)
@@ -60,11 +80,12 @@ def build_query(
         "iae.`start_time`",
         "iae.`finish_time`",
         "iae.`result`",
+        EVENT_HOST,
         "i.`uuid`",
         "i.`hostname`",
         "i.`user_id`",
         "i.`project_id`",
-        "COALESCE(NULLIF(i.`node`, ''), i.`host`)",
+        INSTANCE_HOST,
     ]
     if instance_type == "vm":
         # One text column for the flavor: a VM's rows repeat it, and one field parses faster than three.
@@ -110,7 +131,8 @@ def _cell_rows(
     stats: CellStats,
 ) -> Iterator[List[tuple]]:
     """One cell's rows in start-time order, in lists (one per read from the server), shaped
-    ``(event, start, finish, result, instance item)``; unfinished ones left out unless asked for."""
+    ``(event, start, finish, result, event host, instance item)``; unfinished ones left out unless asked
+    for."""
     import pymysql
 
     events = skipped = 0
@@ -144,7 +166,7 @@ def finished_rows(rows: List[tuple]) -> Tuple[List[tuple], int]:
 _NO_PROPERTIES: Dict[str, Any] = {}
 
 #: How many columns of :func:`build_query` belong to the event; the instance's follow.
-EVENT_COLUMNS = 4
+EVENT_COLUMNS = 5
 
 
 def instance_columns(vm: bool, masker: Optional[Masker] = None) -> SharedColumns:
@@ -174,23 +196,52 @@ def instance_columns(vm: bool, masker: Optional[Masker] = None) -> SharedColumns
     return SharedColumns(EVENT_COLUMNS, make)
 
 
-def rows_to_events(rows: List[tuple]) -> List[InstanceEvent]:
-    """Rows of :func:`build_query`, read with :func:`instance_columns`, → events."""
+class _Unmasked(Dict[Any, Any]):
+    """A value is its own masked value (the ``mask`` of an unmasked run)."""
+
+    def __missing__(self, value: Any) -> Any:
+        return value
+
+
+UNMASKED: Mapping[Any, Any] = _Unmasked()
+
+
+def rows_to_events(rows: List[tuple], mask: Mapping[Any, Any] = UNMASKED) -> List[InstanceEvent]:
+    """Rows of :func:`build_query`, read with :func:`instance_columns`, → events. ``mask`` masks an
+    event's own host (a :attr:`~starcompactor.mask.Masker.table`, as the instance's fields were)."""
     make = tuple.__new__
     cls = InstanceEvent
     return [
-        make(cls, (uuid, event, start, finish, result, name, user, project, host, properties))
-        for event, start, finish, result, (uuid, name, user, project, host, properties) in rows
+        make(
+            cls,
+            (
+                uuid,
+                event,
+                start,
+                finish,
+                result,
+                name,
+                user,
+                project,
+                host if own is None else mask[own],
+                props,
+            ),
+        )
+        for event, start, finish, result, own, (uuid, name, user, project, host, props) in rows
     ]
 
 
-def rows_to_lines(rows: List[tuple], line: Callable[..., str]) -> List[str]:
+def rows_to_lines(
+    rows: List[tuple], line: Callable[..., str], mask: Mapping[Any, Any] = UNMASKED
+) -> List[str]:
     """Rows of :func:`build_query`, read with :func:`instance_columns`, → output lines, where ``line`` is
     a :func:`~starcompactor.traces.lines.instance_line_maker`: the same lines as formatting the events of
     :func:`rows_to_events`, without making them (a tuple per event is measurable at millions)."""
     return [
-        line(uuid, event, start, finish, result, name, user, project, host, properties)
-        for event, start, finish, result, (uuid, name, user, project, host, properties) in rows
+        line(
+            uuid, event, start, finish, result, name, user, project, host if own is None else mask[own], props
+        )
+        for event, start, finish, result, own, (uuid, name, user, project, host, props) in rows
     ]
 
 
@@ -295,7 +346,8 @@ class DatabaseSource:
     def masked_batches(self, masker: Optional[Masker]) -> Iterator[List[InstanceEvent]]:
         """:meth:`batches` with the identifying fields masked by ``masker`` (as
         :func:`~starcompactor.mask.mask_instance_batch` does), once per instance rather than per event."""
-        return map(rows_to_events, self.row_batches(masker))
+        mask = masker.table if masker is not None else UNMASKED
+        return (rows_to_events(rows, mask) for rows in self.row_batches(masker))
 
     def row_batches(self, masker: Optional[Masker]) -> Iterator[List[tuple]]:
         """The rows behind :meth:`masked_batches` (see :func:`rows_to_events`, :func:`rows_to_lines`)."""

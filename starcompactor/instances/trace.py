@@ -65,8 +65,9 @@ def make_instance_trace(
             )
         elif callable(row_batches) and line is not None:
             # the database source: rows masked as they are read, formatted without making events
+            mask = masker.table
             for rows in row_batches(masker):
-                writer.write_lines("".join(rows_to_lines(rows, line)))
+                writer.write_lines("".join(rows_to_lines(rows, line, mask)))
                 writer.add_counts(*row_counts(rows))
                 if progress is not None:
                     progress(len(rows))

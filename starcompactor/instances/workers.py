@@ -41,8 +41,10 @@ _worker: Dict[str, Any] = {}
 def _start_worker(
     method: str, key: Optional[MaskingKey], epoch: dt.datetime, fmt: str, vm: bool, include_unfinished: bool
 ) -> None:
+    masker = Masker(method, key)
     _worker.update(
-        instance=instance_columns(vm, Masker(method, key)),
+        instance=instance_columns(vm, masker),
+        mask=masker.table,
         line=instance_line_maker(fmt, epoch),
         include_unfinished=include_unfinished,
     )
@@ -64,7 +66,7 @@ def _format_chunk(
     skipped = 0
     if not _worker["include_unfinished"]:
         rows, skipped = finished_rows(rows)
-    lines = rows_to_lines(rows, _worker["line"])
+    lines = rows_to_lines(rows, _worker["line"], _worker["mask"])
     counts, first, last = row_counts(rows)
     if with_keys:
         # exact integer microseconds (they pickle faster than datetimes); no start time sorts first

@@ -26,7 +26,9 @@ EPOCH = D(2015, 9, 17)
 FLAVORS = {"f1": {"vcpus": 2, "ram": 2048, "disk": 20}, "f2": {"vcpus": 8, "ram": 16384, "disk": 80}}
 
 
-def server(i, *, deleted=False, flavor="f1", node=None, host="c01", hostname=None, unfinished=False):
+def server(
+    i, *, deleted=False, flavor="f1", node=None, host="c01", hostname=None, unfinished=False, event_host=None
+):
     sid = f"00000000-0000-4000-8000-{i:012d}"
     actions = []
     for a in range(2):
@@ -43,7 +45,7 @@ def server(i, *, deleted=False, flavor="f1", node=None, host="c01", hostname=Non
                         "start_time": start + dt.timedelta(seconds=1),
                         "finish_time": finish,
                         "result": "Success" if finish else None,
-                        "host": host,
+                        "host": event_host or host,
                     }
                 ],
             }
@@ -65,13 +67,15 @@ def server(i, *, deleted=False, flavor="f1", node=None, host="c01", hostname=Non
 SERVERS = [
     server(1),
     server(2, flavor="f2", hostname=""),  # no OS-EXT-SRV-ATTR:hostname → name
-    server(3, node="", host="c03"),  # no hypervisor_hostname → host
+    server(3, node="", host="c03", event_host="c03-svc"),  # no hypervisor_hostname → the event's host
     server(4, deleted=True, unfinished=True),
     server(5, deleted=True, host="c02"),
+    server(6, node="", host="", event_host="c06"),  # a failed build: node and host cleared
 ]
 
 
-def expected_rows(servers, *, include_unfinished=False):
+def expected_rows(servers, *, include_unfinished=False, event_host=True):
+    """SPEC §1.3: the node, else the event's own host (microversion ≥ 2.62), else the server's host."""
     rows = []
     for s in servers:
         for action in s["actions"]:
@@ -89,7 +93,7 @@ def expected_rows(servers, *, include_unfinished=False):
                         s["hostname"] or s["name"],
                         s["user_id"],
                         s["project_id"],
-                        s["node"] or s["host"],
+                        s["node"] or (e["host"] if event_host else None) or s["host"],
                         {"memory_mb": f["ram"], "root_gb": f["disk"], "vcpus": f["vcpus"]},
                     )
                 )
@@ -123,8 +127,8 @@ def test_all_servers_deleted_included_exact_rows(cloud):
         extra["deleted_servers"],
         extra["skipped_unfinished"],
         extra["failed_servers"],
-    ) == (5, 2, 1, 0)
-    # pagination: the SDK followed servers_links (page size 2: 3 live servers → 2 pages)
+    ) == (6, 2, 1, 0)
+    # pagination: the SDK followed servers_links (page size 2: 4 live servers → 2 pages)
     pages = [p for _, p, _, _ in fake.requests_to("/servers/detail")]
     assert any("marker=" in p for p in pages)
     assert sum("deleted=" in p for p in pages) == 1 and len(pages) == 3
@@ -159,7 +163,7 @@ def test_older_cloud_flavor_lookup_and_no_event_host(cloud):
     """At 2.46 servers carry only a flavor id: one cached GET /flavors/{id} per flavor fills the sizes."""
     fake = cloud(max_version="2.46")
     source = ApiSource(connect(cloud="fake"), backoff=0.01)
-    assert as_tuples(source) == expected_rows(SERVERS)
+    assert as_tuples(source) == expected_rows(SERVERS, event_host=False)
     assert sorted(p for _, p, _, _ in fake.requests_to("/flavors/")) == [
         "/compute/v2.1/flavors/f1",
         "/compute/v2.1/flavors/f2",

@@ -33,8 +33,8 @@ CELL_A, CELL_B = "ie_nova", "ie_nova_cell1"
 EPOCH = D(2015, 9, 17)
 
 U1 = "11111111-1111-4111-8111-111111111111"  # vm, live
-U2 = "22222222-2222-4222-8222-222222222222"  # vm, deleted, node NULL → host
-U3 = "33333333-3333-4333-8333-333333333333"  # vm, node '' and host NULL
+U2 = "22222222-2222-4222-8222-222222222222"  # vm, deleted, node NULL, event host NULL → instance host
+U3 = "33333333-3333-4333-8333-333333333333"  # vm, node '' and host NULL → the event's host
 U4 = "44444444-4444-4444-8444-444444444444"  # bare metal node, other cell
 NODE_BM = "9e5476bd-a4ec-4653-93d6-72c93aa682ba"
 NAME2 = "ünïcödé-名前"
@@ -48,29 +48,43 @@ INSTANCES = {
     ],
     CELL_B: [(U4, "bm-1", "user-c", "proj-c", "ironic-conductor", NODE_BM, 0, 0, 0, 0, None)],
 }
-# cell, action id, instance, action created_at, [(event, start, finish, result)]
+# cell, action id, instance, action created_at, [(event, start, finish, result, event host)]
 ACTIONS = [
     (
         CELL_A,
         1,
         U1,
         "2024-01-01 00:00:00",
-        [("compute__do_build_and_run_instance", "2024-01-01 00:00:01", "2024-01-01 00:00:31", "Success")],
+        [
+            (
+                "compute__do_build_and_run_instance",
+                "2024-01-01 00:00:01",
+                "2024-01-01 00:00:31",
+                "Success",
+                "c01-01",
+            )
+        ],
     ),
-    (CELL_A, 2, U1, "2024-01-02 10:00:00", [("compute_reboot_instance", "2024-01-02 10:00:05", None, None)]),
+    (
+        CELL_A,
+        2,
+        U1,
+        "2024-01-02 10:00:00",
+        [("compute_reboot_instance", "2024-01-02 10:00:05", None, None, "c01-01")],
+    ),
     (
         CELL_A,
         3,
         U2,
         "2024-01-01 12:00:00",
-        [("compute_terminate_instance", "2024-01-01 12:00:00", "2024-01-01 12:00:10", "Error")],
+        [("compute_terminate_instance", "2024-01-01 12:00:00", "2024-01-01 12:00:10", "Error", None)],
     ),
     (
         CELL_A,
         4,
         U3,
         "2024-01-03 00:00:00",
-        [("compute_stop_instance", "2024-01-03 00:00:00", "2024-01-03 00:00:01", None)],
+        [("compute_stop_instance", "2024-01-03 00:00:00", "2024-01-03 00:00:01", None, "c03")],
     ),
     (
         CELL_B,
@@ -78,12 +92,19 @@ ACTIONS = [
         U4,
         "2024-01-01 06:00:00",
         [
-            ("compute__do_build_and_run_instance", "2024-01-01 06:00:00", "2024-01-01 06:05:00", "Success"),
+            (
+                "compute__do_build_and_run_instance",
+                "2024-01-01 06:00:00",
+                "2024-01-01 06:05:00",
+                "Success",
+                "ironic-conductor",
+            ),
             (
                 "conductor_schedule_and_build_instances",
                 "2024-01-01 05:59:58",
                 "2024-01-01 06:00:00",
                 "Success",
+                "ctl-1",
             ),
         ],
     ),
@@ -92,7 +113,15 @@ ACTIONS = [
         6,
         U4,
         "2023-12-31 23:59:00",
-        [("compute_reboot_instance", "2023-12-31 23:59:00", "2024-01-01 00:00:30", "Success")],
+        [
+            (
+                "compute_reboot_instance",
+                "2023-12-31 23:59:00",
+                "2024-01-01 00:00:30",
+                "Success",
+                "ironic-conductor",
+            )
+        ],
     ),
 ]
 
@@ -184,7 +213,7 @@ EXPECTED_ALL = [
         "no-host",
         "user-a",
         "proj-b",
-        None,
+        "c03",  # SPEC §1.3 as revised: the event's own host (before: empty)
         VM3,
     ),
 ]
@@ -222,12 +251,12 @@ def nova(mariadb):
             f"start_time, deleted) VALUES ({action_id}, {_q(created)}, 'act', {_q(uuid)}, 'req-{action_id}', "
             f"{_q(created)}, 0);"
         )
-        for name, start, finish, result in events:
+        for name, start, finish, result, host in events:
             event_id += 1
             statements.append(
                 f"INSERT INTO `{cell}`.instance_actions_events (id, created_at, event, action_id, start_time, "
                 f"finish_time, result, host, deleted) VALUES ({event_id}, {_q(start)}, {_q(name)}, {action_id}, "
-                f"{_q(start)}, {_q(finish)}, {_q(result)}, 'svc', 0);"
+                f"{_q(start)}, {_q(finish)}, {_q(result)}, {_q(host)}, 0);"
             )
     mariadb.sql("SET NAMES utf8mb4;\n" + "\n".join(statements))
     yield mariadb
@@ -265,6 +294,47 @@ def test_time_window_bounds_action_creation_inclusively(nova):
     # the end bound, is in; action 5's early conductor event (05:59:58) comes with its action.
     assert as_tuples(source) == expected
     assert [e[2] for e in expected][0] == D(2024, 1, 1, 0, 0, 1)
+
+
+def test_physical_host_rule():
+    """SPEC §1.3: the node, else the event's own host, else the instance's host."""
+    from starcompactor.instances.db import physical_host
+
+    assert physical_host("c01-01.example.org", "c01-01", "c01-01") == "c01-01.example.org"
+    assert physical_host("", "c03", None) == "c03"
+    assert physical_host(None, None, "c02") == "c02"
+    assert physical_host("", "", "") == "" and physical_host(None, None, None) is None
+
+
+def test_the_query_follows_the_host_rule_for_every_mix_of_empty_and_missing(nova):
+    """Every (node, event host, instance host) in {NULL, '', a name}: the SQL gives what physical_host
+    gives, unmasked and masked, on the one-process and the row paths."""
+    import itertools
+
+    from starcompactor.instances.db import physical_host
+
+    cell = "ie_hosts"
+    nova.sql(f"DROP DATABASE IF EXISTS `{cell}`")
+    nova.load_schema("nova.sql", database=cell)
+    combos = list(itertools.product([None, "", "node-x"], [None, "", "svc-y"], [None, "", "host-z"]))
+    statements = []
+    for n, (node, event_host, host) in enumerate(combos, 1):
+        statements += [
+            f"INSERT INTO `{cell}`.instances (id, uuid, hostname, user_id, project_id, host, node, memory_mb, "
+            f"root_gb, vcpus, deleted) VALUES ({n}, 'i{n:02d}', 'n', 'u', 'p', {_q(host)}, {_q(node)}, 1, 1, 1, 0);",
+            f"INSERT INTO `{cell}`.instance_actions (id, instance_uuid, request_id) VALUES ({n}, 'i{n:02d}', 'r{n}');",
+            f"INSERT INTO `{cell}`.instance_actions_events (id, event, action_id, start_time, finish_time, host) "
+            f"VALUES ({n}, 'e', {n}, '2024-01-01 00:00:{n:02d}', '2024-01-01 00:01:00', {_q(event_host)});",
+        ]
+    try:
+        nova.sql("\n".join(statements))
+        events = list(DatabaseSource(settings(nova), [cell]))
+        assert [e.host for e in events] == [physical_host(*combo) for combo in combos]
+        masker = Masker("hmac-sha256", MaskingKey(b"k", "test"))
+        masked = [e for batch in DatabaseSource(settings(nova), [cell]).masked_batches(masker) for e in batch]
+        assert [e.host for e in masked] == [masker(physical_host(*combo)) for combo in combos]
+    finally:
+        nova.sql(f"DROP DATABASE IF EXISTS `{cell}`")
 
 
 def test_baremetal_properties_are_empty(nova):
@@ -604,7 +674,7 @@ def test_the_join_matches_the_mysql_client(nova):
     sql, _ = build_query(CELL_A)
     out = nova.sql(sql)
     rows = [line.split("\t") for line in out.splitlines()]
-    assert [(r[4], r[0], r[1]) for r in rows] == [
+    assert [(r[5], r[0], r[1]) for r in rows] == [
         (e[0], e[1], str(e[2])) for e in EXPECTED_ALL if e[0] in (U1, U2, U3)
     ]
 
