@@ -13,6 +13,9 @@ The log is written by MySQL triggers that Chameleon's Ansible role ``roles/audit
 * Triggers never set ``audit_event_time``: it takes its default, the statement's ``CURRENT_TIMESTAMP``,
   like ``audit_changed_at``. Only the backfill sets it apart: ``created_at`` on its INSERT rows,
   ``deleted_at`` on its DELETE rows, with ``data`` the state *when the backfill ran*.
+* A table made before ``audit_event_time`` existed got it by ``ALTER … ADD COLUMN … DEFAULT
+  CURRENT_TIMESTAMP``, which fills the old rows with the ALTER's time: a non-backfill row whose event time
+  is after its ``audit_changed_at`` predates the column (both are returned as stored).
 * The time columns were TIMESTAMP in the role's first versions and are DATETIME since (a task migrates
   them). DATETIME defaults hold the writing session's local time: UTC on a server kept in UTC.
 * An UPDATE row is written only when a watched column changes; heartbeats and Nova's soft delete leave
