@@ -147,8 +147,8 @@ def _times(pa: Any, array: Any, uri: str, table: str, column: str) -> List[Any]:
     if pa.types.is_timestamp(kind):
         if kind.tz is not None:
             array = array.view(pa.timestamp(kind.unit))
-        if kind.unit == "ns":
-            array = array.cast(pa.timestamp("us"), safe=False)
+        if kind.unit != "us":  # seconds and milliseconds too: their text has 0 or 3 digits of fraction,
+            array = array.cast(pa.timestamp("us"), safe=False)  # which Python < 3.11 cannot parse
         # pyarrow's own to_pylist makes each datetime in Python (~3 µs); its text in C and fromisoformat
         # (C too) take a fifth of that
         parse = dt.datetime.fromisoformat
