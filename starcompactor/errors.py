@@ -182,3 +182,18 @@ class ProtocolError(Exception):
 
 class ApiError(StarCompactorError):
     """The OpenStack API could not be used."""
+
+
+class AuditLogError(StarCompactorError):
+    """The ``openstack_audit`` log cannot be read as it is: a table with the wrong columns, a file that is
+    not Parquet, a ``data`` value that is not JSON. ``source`` names the dump, export file or server."""
+
+    def __init__(self, source: str, table: Optional[str], detail: str) -> None:
+        self.source = source
+        self.table = table
+        self.detail = detail
+        super().__init__(source, table, detail)
+
+    def __str__(self) -> str:
+        table = f" table openstack_audit.{self.table}" if self.table else ""
+        return f"{self.source}:{table}: {self.detail}"
