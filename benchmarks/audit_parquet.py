@@ -69,15 +69,17 @@ def generate(directory: Path, rows: int) -> None:
                 by.append("backfill" if backfill else "nova@10.0.0.5")
                 at.append(start if backfill else when)
                 data.append(orjson.dumps(sample).decode())
-            batch = pa.table({
-                "audit_id": pa.array(range(offset + 1, offset + n + 1), pa.int64()),
-                "id": pa.array(ids, pa.int64()),
-                "audit_event_type": pa.array(types, pa.string()),
-                "audit_event_time": pa.array(event_times, pa.timestamp("ns")),
-                "audit_changed_by": pa.array(by, pa.string()),
-                "audit_changed_at": pa.array(at, pa.timestamp("ns")),
-                "data": pa.array(data, pa.string()),
-            })  # fmt: skip
+            batch = pa.table(
+                {
+                    "audit_id": pa.array(range(offset + 1, offset + n + 1), pa.int64()),
+                    "id": pa.array(ids, pa.int64()),
+                    "audit_event_type": pa.array(types, pa.string()),
+                    "audit_event_time": pa.array(event_times, pa.timestamp("ns")),
+                    "audit_changed_by": pa.array(by, pa.string()),
+                    "audit_changed_at": pa.array(at, pa.timestamp("ns")),
+                    "data": pa.array(data, pa.string()),
+                }
+            )
             if writer is None:
                 writer = pq.ParquetWriter(path, batch.schema, compression="zstd")
             writer.write_table(batch, row_group_size=GROUP)
@@ -158,8 +160,12 @@ def main() -> None:
         modes = ["read_table", "ours", "ours-summary", "read_table+rows"]
         results = {}
         for mode in modes:
-            runs = [timed([sys.executable, __file__, "--batch-rows", str(args.batch_rows), "--run", mode, str(work)])
-                    for _ in range(args.repeat)]  # fmt: skip
+            runs = [
+                timed(
+                    [sys.executable, __file__, "--batch-rows", str(args.batch_rows), "--run", mode, str(work)]
+                )
+                for _ in range(args.repeat)
+            ]
             assert all(r[2] == args.rows for r in runs), runs
             results[mode] = (statistics.median(r[0] for r in runs), max(r[1] for r in runs))
         base_time, base_rss = results["read_table"]
@@ -168,8 +174,10 @@ def main() -> None:
         )
         for mode in modes:
             wall, rss = results[mode]
-            print(f"{mode:<18} {wall:8.2f} {wall / base_time:13.2f} {args.rows / wall:12,.0f} {rss:12.0f} "
-                  f"{rss / base_rss:7.2f}")  # fmt: skip
+            print(
+                f"{mode:<18} {wall:8.2f} {wall / base_time:13.2f} {args.rows / wall:12,.0f} {rss:12.0f} "
+                f"{rss / base_rss:7.2f}"
+            )
 
 
 if __name__ == "__main__":

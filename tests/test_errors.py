@@ -28,6 +28,7 @@ SAMPLES = [
         "/backups/a.sql.gz", "/backups/a.sql.gz: truncated dump: ends early", "TruncatedDumpError"
     ),
     errors.SnapshotTimeError("/backups/a.sql.gz", "/backups/b.sql.gz", "2024-01-05T03:00:00"),
+    errors.AuditLogError("/backups/a.sql.gz", "audit_nova_services", "not an audit table: no column id"),
 ]
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from ..source import DecompressedStream, PathOrFile, describe
-from ..statements import DumpReader
+from ..dump import DecompressedStream, DumpReader
+from ..dump.stream import PathOrFile, describe
 from .records import (
     AUDIT_DATABASE,
     EXPECTED_TABLES,

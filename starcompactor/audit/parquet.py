@@ -173,13 +173,18 @@ def _texts(pa: Any, array: Any) -> List[Optional[str]]:
         array = array.cast(pa.string())
     elif pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
         return [v.decode("utf-8", "replace") if v is not None else None for v in array.to_pylist()]
-    return array.to_pylist()  # type: ignore[no-any-return]
+    return array.to_pylist()
 
 
 def _data(pa: Any, array: Any, audit_ids: List[Any], uri: str, table: str) -> List[Dict[str, Any]]:
     kind = array.type
-    if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
-            or pa.types.is_large_binary(kind) or pa.types.is_null(kind)):  # fmt: skip
+    if not (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+        or pa.types.is_null(kind)
+    ):
         raise AuditLogError(uri, f"audit_{table}", f"data is {kind}, not JSON text")
     import orjson
 

@@ -65,18 +65,36 @@ BACKFILL_USER = "backfill"
 #: Tables named by every version of the role's defaults (the reader asks a dump for these; a site may add
 #: more: pass their names).
 KNOWN_TABLES = (
-    "nova_compute_nodes", "nova_services", "nova_instances", "nova_instance_actions",
-    "nova_instance_actions_events", "ironic_nodes", "blazar_computehosts",
-    "blazar_computehost_extra_capabilities", "blazar_resource_properties", "blazar_extra_capabilities",
-    "blazar_devices", "blazar_device_extra_capabilities", "zun_containers", "zun_container_actions",
-    "zun_container_actions_events", "zun_compute_nodes", "zun_services",
-)  # fmt: skip
+    "nova_compute_nodes",
+    "nova_services",
+    "nova_instances",
+    "nova_instance_actions",
+    "nova_instance_actions_events",
+    "ironic_nodes",
+    "blazar_computehosts",
+    "blazar_computehost_extra_capabilities",
+    "blazar_resource_properties",
+    "blazar_extra_capabilities",
+    "blazar_devices",
+    "blazar_device_extra_capabilities",
+    "zun_containers",
+    "zun_container_actions",
+    "zun_container_actions_events",
+    "zun_compute_nodes",
+    "zun_services",
+)
 #: The tables SPEC §1.4 names; :attr:`AuditLog.missing` says which of these a log lacks.
 EXPECTED_TABLES = (
-    "nova_compute_nodes", "nova_services", "nova_instances", "ironic_nodes", "blazar_computehosts",
-    "blazar_computehost_extra_capabilities", "blazar_resource_properties", "nova_instance_actions",
+    "nova_compute_nodes",
+    "nova_services",
+    "nova_instances",
+    "ironic_nodes",
+    "blazar_computehosts",
+    "blazar_computehost_extra_capabilities",
+    "blazar_resource_properties",
+    "nova_instance_actions",
     "nova_instance_actions_events",
-)  # fmt: skip
+)
 
 #: The bookkeeping columns; every other column of a column-wise table is captured data.
 AUDIT_COLUMNS = (
@@ -129,9 +147,10 @@ class TableLayout:
         lacking = [c for c in REQUIRED_COLUMNS if c not in present]
         if lacking:
             raise AuditLogError(
-                source, TABLE_PREFIX + name,
+                source,
+                TABLE_PREFIX + name,
                 f"not an audit table: no column {', '.join(lacking)} (has {', '.join(columns) or 'none'})",
-            )  # fmt: skip
+            )
         # the early form captured ``id`` as well: it belongs in ``data`` as the role's JSON has it
         captured = tuple(c for c in columns if c == "id" or (c not in AUDIT_COLUMNS and c != "data"))
         if "data" not in present and captured == ("id",):
@@ -261,10 +280,19 @@ def row_maker(layout: TableLayout, source: str) -> Callable[[Sequence[Any]], Aud
         changed_by = values[i] if has_by else None
         i += has_by
         changed_at = values[i]
-        return new(AuditRow, (
-            name, audit_id, id_text(ident), event_type, event_time if has_time else changed_at,
-            changed_by, changed_at, data_of(audit_id, values),
-        ))  # fmt: skip
+        return new(
+            AuditRow,
+            (
+                name,
+                audit_id,
+                id_text(ident),
+                event_type,
+                event_time if has_time else changed_at,
+                changed_by,
+                changed_at,
+                data_of(audit_id, values),
+            ),
+        )
 
     return make
 

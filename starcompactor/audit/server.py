@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, Iterable, Iterator, List
 
-from ..instances_db import DbSettings, connect, database_error, quote_identifier
-from ..mysql_rows import stream_rows
+from ..server.connect import connect, database_error, quote_identifier
+from ..server.packets import stream_rows
+from ..server.settings import DbSettings
 from .records import (
     AUDIT_DATABASE,
     BACKFILL_USER,

@@ -80,11 +80,18 @@ COLUMNS_JSON = [
 
 
 @given(
-    st.integers(min_value=1, max_value=2**31), st.one_of(st.none(), ints, st.text(max_size=36)),
-    st.sampled_from(["INSERT", "UPDATE", "DELETE"]), times, times,
-    st.dictionaries(st.text(min_size=1, max_size=8), st.one_of(st.none(), ints, st.text(max_size=8)),
-                    min_size=1, max_size=5),
-)  # fmt: skip
+    st.integers(min_value=1, max_value=2**31),
+    st.one_of(st.none(), ints, st.text(max_size=36)),
+    st.sampled_from(["INSERT", "UPDATE", "DELETE"]),
+    times,
+    times,
+    st.dictionaries(
+        st.text(min_size=1, max_size=8),
+        st.one_of(st.none(), ints, st.text(max_size=8)),
+        min_size=1,
+        max_size=5,
+    ),
+)
 def test_row_maker_json_and_column_wise_agree(audit_id, ident, kind, event_time, changed_at, data):
     """The same change stored with a data column and column-wise gives the same row (less event time)."""
     import orjson
@@ -132,8 +139,10 @@ def _row(i, by, at):
     return AuditRow("t", i, str(i), "INSERT", at, by, at, {})
 
 
-@given(st.lists(st.tuples(st.booleans(), st.integers(min_value=0, max_value=30 * 24 * 60)), max_size=60),
-       st.integers(min_value=1, max_value=600))  # fmt: skip
+@given(
+    st.lists(st.tuples(st.booleans(), st.integers(min_value=0, max_value=30 * 24 * 60)), max_size=60),
+    st.integers(min_value=1, max_value=600),
+)
 def test_backfill_runs_partition_the_backfill_writes(writes, gap_minutes):
     start, gap = D(2024, 1, 1), dt.timedelta(minutes=gap_minutes)
     rows = [

@@ -43,12 +43,17 @@ def recorded(scenario: str) -> Dict[str, List[AuditRow]]:
     for table, rows in json.loads((AUDIT / scenario / "audit_rows.json").read_text()).items():
         out[table] = [
             AuditRow(
-                table, r["audit_id"], None if r["id"] is None else str(r["id"]), r["audit_event_type"],
+                table,
+                r["audit_id"],
+                None if r["id"] is None else str(r["id"]),
+                r["audit_event_type"],
                 D.fromisoformat(r["audit_event_time"]) if r.get("audit_event_time") else None,
-                r["audit_changed_by"], D.fromisoformat(r["audit_changed_at"]), r["data"],
+                r["audit_changed_by"],
+                D.fromisoformat(r["audit_changed_at"]),
+                r["data"],
             )
             for r in rows
-        ]  # fmt: skip
+        ]
     return out
 
 
@@ -139,10 +144,20 @@ def test_second_backfill_dates_a_soft_deleted_host_at_its_deleted_at():
 
 WATCHED = {
     "nova_services": ("host", "binary", "topic", "disabled", "disabled_reason", "forced_down", "version"),
-    "nova_compute_nodes": ("vcpus", "cpu_allocation_ratio", "memory_mb", "ram_allocation_ratio", "local_gb",
-                           "disk_allocation_ratio", "hypervisor_hostname", "host", "hypervisor_version",
-                           "supported_instances", "mapped"),
-}  # fmt: skip
+    "nova_compute_nodes": (
+        "vcpus",
+        "cpu_allocation_ratio",
+        "memory_mb",
+        "ram_allocation_ratio",
+        "local_gb",
+        "disk_allocation_ratio",
+        "hypervisor_hostname",
+        "host",
+        "hypervisor_version",
+        "supported_instances",
+        "mapped",
+    ),
+}
 
 
 @pytest.mark.parametrize("table", sorted(WATCHED))
@@ -325,13 +340,29 @@ def test_parquet_errors_are_one_line_naming_the_file(tmp_path):
         AuditLogError, match="not an audit table: no column audit_event_type, audit_changed_at"
     ):
         read_parquet_log(str(tmp_path))
-    _write(tmp_path / good.name, {"audit_id": [1, 2], "id": [2, 3], "audit_event_type": ["INSERT"] * 2,
-                                  "audit_changed_at": [D(2024, 1, 1)] * 2, "data": ["{}", "{not json"]})  # fmt: skip
+    _write(
+        tmp_path / good.name,
+        {
+            "audit_id": [1, 2],
+            "id": [2, 3],
+            "audit_event_type": ["INSERT"] * 2,
+            "audit_changed_at": [D(2024, 1, 1)] * 2,
+            "data": ["{}", "{not json"],
+        },
+    )
     log = read_parquet_log(str(tmp_path))  # schemas are fine; the bad value is found when read
     with pytest.raises(AuditLogError, match="audit_id 2: data is not JSON"):
         log.read("nova_services")
-    _write(tmp_path / good.name, {"audit_id": [1], "id": [2], "audit_event_type": ["INSERT"],
-                                  "audit_changed_at": [D(2024, 1, 1)], "data": ["[1, 2]"]})  # fmt: skip
+    _write(
+        tmp_path / good.name,
+        {
+            "audit_id": [1],
+            "id": [2],
+            "audit_event_type": ["INSERT"],
+            "audit_changed_at": [D(2024, 1, 1)],
+            "data": ["[1, 2]"],
+        },
+    )
     with pytest.raises(AuditLogError, match="audit_id 1: data is not a JSON object"):
         read_parquet_log(str(tmp_path)).read("nova_services")
 
@@ -365,9 +396,12 @@ def test_importing_the_package_imports_neither_pyarrow_nor_pymysql():
 @pytest.fixture
 def s3_export(s3_endpoint, monkeypatch):
     for name, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_SESSION_TOKEN": "testing",
-    }.items():  # fmt: skip
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
         monkeypatch.setenv(name, value)
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="audit-exports")
@@ -413,7 +447,7 @@ def _restore(mariadb, dump: Path, database: str = "openstack_audit") -> None:
 
 @pytest.fixture
 def audit_server(mariadb):
-    from starcompactor.instances_db import DbSettings
+    from starcompactor.server.settings import DbSettings
 
     yield DbSettings(socket=mariadb.socket, user="root")
     mariadb.sql("DROP DATABASE IF EXISTS openstack_audit")
