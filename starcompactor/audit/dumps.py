@@ -12,6 +12,7 @@ while the triggers were dropped (an upgrade) still holds the tables.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from ..dump import DecompressedStream, DumpReader
@@ -38,6 +39,85 @@ _CHUNK = 1 << 20
 _MARKERS = (f"\nUSE `{AUDIT_DATABASE}`;".encode(), f"Database: {AUDIT_DATABASE}\n".encode())
 
 
+def audit_keys(tables: Iterable[str] = ()) -> List[Tuple[str, str]]:
+    """The ``(database, table)`` keys a dump reader asks for to read the log: every name the role ever
+    used (:data:`KNOWN_TABLES`) plus ``tables``."""
+    return [(AUDIT_DATABASE, TABLE_PREFIX + t) for t in dict.fromkeys([*KNOWN_TABLES, *tables])]
+
+
+@dataclass
+class DumpLog:
+    """The audit tables of one dump, read: picklable, so that a worker that read the dump (for its
+    snapshot, in the same pass) can hand them back. :meth:`log` makes the :class:`AuditLog`."""
+
+    source: str
+    layouts: Dict[str, TableLayout] = field(default_factory=dict)
+    rows: Dict[str, List[AuditRow]] = field(default_factory=dict)
+    unread: Tuple[str, ...] = ()
+
+    @property
+    def present(self) -> bool:
+        """Whether the dump holds the log at all (any audit table, with rows or not)."""
+        return bool(self.layouts)
+
+    def log(self, expected: Iterable[str] = EXPECTED_TABLES) -> AuditLog:
+        rows = self.rows
+
+        def read_batches(layout: TableLayout) -> Iterator[List[AuditRow]]:
+            return in_batches(rows.get(layout.name, []), BATCH_ROWS)
+
+        return AuditLog(
+            self.source, "dump", self.layouts, read_batches, expected=expected, unread=self.unread
+        )
+
+
+class DumpLogCollector:
+    """Collects the audit tables' rows while a :class:`DumpReader` (asked for :func:`audit_keys` among its
+    tables) goes through a dump; :meth:`finish` after the read gives the :class:`DumpLog`."""
+
+    def __init__(self, label: str, tables: Iterable[str] = ()) -> None:
+        self.label = label
+        self.wanted = [t for _, t in audit_keys(tables)]
+        self._makers: Dict[str, Callable[[Dict[str, Any]], AuditRow]] = {}
+        self.found = DumpLog(label)
+
+    def add(self, reader: DumpReader, table: str, row: Dict[str, Any]) -> None:
+        """One row of ``openstack_audit``.``table``."""
+        make = self._makers.get(table)
+        short = table[len(TABLE_PREFIX) :]
+        if make is None:
+            self.label = reader.info.path or self.label
+            schema = reader.schemas.get((AUDIT_DATABASE, table))
+            # no CREATE TABLE (--no-create-info): the INSERT's column list named the columns
+            columns = schema.column_names if schema is not None else tuple(row)
+            self.found.layouts[short] = TableLayout.of(self.label, short, columns)
+            make = self._makers[table] = dict_row_maker(self.found.layouts[short], self.label)
+            self.found.rows[short] = []
+        self.found.rows[short].append(make(row))
+
+    def finish(self, reader: DumpReader) -> DumpLog:
+        label = reader.info.path or self.label
+        found = self.found
+        found.source = label
+        for (db, table), schema in reader.schemas.items():  # tables without rows
+            short = table_name(table)
+            if db == AUDIT_DATABASE and short is not None and short not in found.layouts:
+                found.layouts[short] = TableLayout.of(label, short, schema.column_names)
+        unread = [
+            t[len(TABLE_PREFIX) :]
+            for db, t in reader.info.tables
+            if db == AUDIT_DATABASE and t.startswith(TABLE_PREFIX) and t not in self.wanted
+        ]
+        if unread:
+            log.warning(
+                "%s: audit tables not read (pass their names to read them): %s",
+                label,
+                ", ".join(sorted(unread)),
+            )
+        found.unread = tuple(sorted(unread))
+        return found
+
+
 def read_dump_log(
     source: PathOrFile,
     *,
@@ -52,50 +132,13 @@ def read_dump_log(
     ``audit_*`` table the dump holds is listed in :attr:`AuditLog.unread` (and logged), not dropped
     silently. A dump without the log gives an empty log whose :attr:`~AuditLog.missing` names everything.
     """
-    wanted = list(dict.fromkeys([*KNOWN_TABLES, *tables]))
     reader = DumpReader(
-        source,
-        [(AUDIT_DATABASE, TABLE_PREFIX + t) for t in wanted],
-        stop_early=True,
-        name=name,
-        transport_params=transport_params,
+        source, audit_keys(tables), stop_early=True, name=name, transport_params=transport_params
     )
-    label = name or describe(source)
-    layouts: Dict[str, TableLayout] = {}
-    rows: Dict[str, List[AuditRow]] = {}
-    makers: Dict[str, Callable[[Dict[str, Any]], AuditRow]] = {}
+    collector = DumpLogCollector(name or describe(source), tables)
     for _db, table, row in reader:
-        make = makers.get(table)
-        if make is None:
-            label = reader.info.path or label
-            short = table_name(table)
-            assert short is not None
-            schema = reader.schemas.get((AUDIT_DATABASE, table))
-            # no CREATE TABLE (--no-create-info): the INSERT's column list named the columns
-            columns = schema.column_names if schema is not None else tuple(row)
-            layouts[short] = TableLayout.of(label, short, columns)
-            make = makers[table] = dict_row_maker(layouts[short], label)
-            rows[short] = []
-        rows[table[len(TABLE_PREFIX) :]].append(make(row))
-    label = reader.info.path or label
-    for (db, table), schema in reader.schemas.items():  # tables without rows
-        short = table_name(table)
-        if db == AUDIT_DATABASE and short is not None and short not in layouts:
-            layouts[short] = TableLayout.of(label, short, schema.column_names)
-    unread = [
-        t[len(TABLE_PREFIX) :]
-        for db, t in reader.info.tables
-        if db == AUDIT_DATABASE and t.startswith(TABLE_PREFIX) and t[len(TABLE_PREFIX) :] not in wanted
-    ]
-    if unread:
-        log.warning(
-            "%s: audit tables not read (pass their names to read them): %s", label, ", ".join(sorted(unread))
-        )
-
-    def read_batches(layout: TableLayout) -> Iterator[List[AuditRow]]:
-        return in_batches(rows.get(layout.name, []), BATCH_ROWS)
-
-    return AuditLog(label, "dump", layouts, read_batches, expected=expected, unread=unread)
+        collector.add(reader, table, row)
+    return collector.finish(reader).log(expected)
 
 
 def has_audit_log(
@@ -130,4 +173,4 @@ def newest_with_log(
     return None
 
 
-__all__ = ["has_audit_log", "newest_with_log", "read_dump_log"]
+__all__ = ["DumpLog", "DumpLogCollector", "audit_keys", "has_audit_log", "newest_with_log", "read_dump_log"]

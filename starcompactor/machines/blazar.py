@@ -102,6 +102,22 @@ def capability_names(layout: Optional[BlazarLayout], rows: Iterable[Mapping[str,
     return names
 
 
+def capability_rows(
+    layout: Optional[BlazarLayout], rows: Iterable[Mapping[str, Any]], names: Mapping[str, str]
+) -> Dict[str, str]:
+    """Capability row id → capability name: what names an audit-log capability row whose ``data`` lacks
+    the layout's name column (the role's lists fit none of the schemas exactly)."""
+    out: Dict[str, str] = {}
+    if layout is None:
+        return out
+    for row in rows:
+        row_id = as_text(row.get("id"))
+        name = layout.capability_name(row, names)
+        if row_id is not None and name:
+            out[row_id] = name
+    return out
+
+
 def baremetal_host_states(
     nodes: Sequence[Mapping[str, Any]],
     computehosts: Sequence[Mapping[str, Any]],
@@ -141,13 +157,13 @@ def baremetal_host_states(
     for host in computehosts:
         uuid = as_text(host.get("hypervisor_hostname"))
         node = node_of.get(uuid or "")
-        if node is None or not uuid:
-            continue
+        deleted = is_deleted(host)
+        if not uuid or (node is None and not deleted):
+            continue  # a soft-deleted host whose node is gone too still tells when it was removed
         host_id = as_text(host.get("id")) or ""
         caps = caps_of.get(host_id, {})
         properties = tuple((name, caps[name][0]) for name in wanted if name in caps)
-        maintenance = as_int(node.get("maintenance"))
-        deleted = is_deleted(host)
+        maintenance = as_int(node.get("maintenance")) if node is not None else None
         states.append(
             HostState(
                 host=uuid,
@@ -155,7 +171,9 @@ def baremetal_host_states(
                 updated_at=latest([c[1] for c in caps.values()] + list(removed_at.get(host_id, []))),
                 properties=properties,
                 enabled=None if maintenance is None else maintenance != 1,
-                status_at=as_datetime(node.get("updated_at")) or as_datetime(node.get("created_at")),
+                status_at=(as_datetime(node.get("updated_at")) or as_datetime(node.get("created_at")))
+                if node is not None
+                else None,
                 deleted_at=(as_datetime(host.get("deleted_at")) or as_datetime(host.get("updated_at")))
                 if deleted
                 else None,

@@ -10,8 +10,9 @@ Candidates, from each record of each snapshot:
 * ``ENABLE``/``DISABLE``: when the record is seen for the first time, at its CREATE — the state a host
   has when it first appears is its initial state (heartbeats move ``status_at`` every minute, so it
   dates nothing then); after that, when its state differs from the record's previous sighting, at its
-  ``status_at`` (at the CREATE when earlier). A soft-deleted record gives its last state too, when
-  written before its deletion (a host disabled, then deleted before the next dump).
+  ``status_at`` (at the CREATE when earlier). A soft-deleted record gives its last state too (a host
+  disabled, then deleted before the next dump): at its ``status_at``, or one second before the deletion
+  when the deletion was the row's last write.
 
 Identical candidates from several snapshots are one (the earliest snapshot's is kept, so a CREATE carries
 the properties of the earliest snapshot that shows the host).
@@ -35,58 +36,103 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from ..errors import SnapshotTimeError
 from ..events import EVENT_ORDER, MachineEvent
-from .state import Identity, Properties, Snapshot
+from .state import HostState, Identity, Properties, Snapshot
 
 log = logging.getLogger(__name__)
 
 
+#: How long before its deletion a soft-deleted row's last state is dated when the deletion itself was
+#: the row's last write (its ``updated_at``): the state changed before, the dump does not say when.
+BEFORE = dt.timedelta(seconds=1)
+
+#: The sources a candidate comes from (the manifest counts kept events per source).
+SNAPSHOTS, LOG = "snapshots", "log"
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """A candidate event with the index of the snapshot that produced it (for ties)."""
+    """A candidate event, with where it came from.
+
+    ``snapshot`` is the index of the snapshot that produced it (-1: not a snapshot); ``observed`` when its
+    source saw the state it tells (a snapshot's time; an audit row's write time). Equal times and types
+    are ordered by observation, so that a CREATE carries the properties of the earliest observation.
+    ``properties`` None (an ENABLE or DISABLE of the audit log) takes the host's properties of the moment.
+    ``exact``: an audit row dates it as it happened (a change the log records).
+    """
 
     time: dt.datetime
     host: str
     event: str
-    properties: Properties
+    properties: Optional[Properties]
     snapshot: int
+    observed: Optional[dt.datetime] = None
+    source: str = SNAPSHOTS
+    exact: bool = False
 
     def order(self) -> Tuple:
-        return (self.time, EVENT_ORDER[self.event], self.snapshot)
+        return (
+            self.time,
+            EVENT_ORDER[self.event],
+            self.observed or dt.datetime.min,
+            self.source != LOG,
+            self.snapshot,
+        )
+
+
+Record = Tuple[str, Identity]
+
+
+def record_of(state: HostState) -> Record:
+    """A host record's key across snapshots and the audit log: host key and row identity."""
+    return (state.host, state.identity or (None, state.created_at))
 
 
 def candidates_of(
-    snapshot: Snapshot, index: int, seen: Optional[Dict[Tuple[str, Identity], Optional[bool]]] = None
+    snapshot: Snapshot,
+    index: int,
+    seen: Optional[Dict[Record, Optional[bool]]] = None,
+    known: Optional[Mapping[Record, dt.datetime]] = None,
 ) -> Iterable[Candidate]:
     """The candidate events one snapshot yields by itself (everything but vanished hosts).
 
     ``seen`` maps each record (host, identity) of the earlier snapshots to its state when last seen, and
     gets this snapshot's. A record seen for the first time has its state dated at its CREATE (SPEC §2:
-    the initial state); after that, only a change of state is a candidate (a heartbeat moves
-    ``status_at`` but says nothing new).
+    the initial state) — unless ``known`` says another source (the audit log) saw its state before this
+    snapshot: then that source dates the initial state, and this one is an observation like any other.
+    After that, only a change of state is a candidate (a heartbeat moves ``status_at`` but says nothing new).
     """
     seen = {} if seen is None else seen
+    at = snapshot.time
     for state in snapshot.hosts:
-        created = state.created_at or snapshot.time
-        record = (state.host, state.identity or (None, state.created_at))
+        created = state.created_at or at
+        record = record_of(state)
         first = record not in seen
         before = seen.get(record)
         seen[record] = state.enabled
-        yield Candidate(created, state.host, "CREATE", state.properties, index)
+        yield Candidate(created, state.host, "CREATE", state.properties, index, at)
         if state.deleted:
-            yield Candidate(state.deleted_at, state.host, "DELETE", (), index)  # type: ignore[arg-type]
+            yield Candidate(state.deleted_at, state.host, "DELETE", (), index, at)  # type: ignore[arg-type]
         elif state.updated_at is not None:
-            yield Candidate(state.updated_at, state.host, "UPDATE", state.properties, index)
+            yield Candidate(state.updated_at, state.host, "UPDATE", state.properties, index, at)
         if state.enabled is None or (not first and state.enabled == before):
             continue
-        when = created if first else max(state.status_at or created, created)
-        if state.deleted and when >= state.deleted_at:  # type: ignore[operator]
-            continue  # written by the deletion itself: the DELETE says it
-        yield Candidate(when, state.host, "ENABLE" if state.enabled else "DISABLE", state.properties, index)
+        earlier = known.get(record) if known else None
+        initial = first and (earlier is None or earlier > at)
+        when = created if initial else max(state.status_at or created, created)
+        gone = state.deleted_at
+        if gone is not None and when >= gone:
+            # the row's last write is its deletion: the change came before it, at a time the dump lost
+            when = gone - BEFORE
+            if when < created:
+                continue
+        event = "ENABLE" if state.enabled else "DISABLE"
+        yield Candidate(when, state.host, event, state.properties, index, at)
 
 
 @dataclass(frozen=True)
@@ -114,17 +160,22 @@ def snapshot_gaps(snapshots: Sequence[Snapshot]) -> Dict[int, Gap]:
     return {i: Gap(snapshots[i], tuple(hosts)) for i, hosts in gaps.items()}
 
 
-def candidate_events(snapshots: Sequence[Snapshot], gaps: Optional[Dict[int, Gap]] = None) -> List[Candidate]:
+def candidate_events(
+    snapshots: Sequence[Snapshot],
+    gaps: Optional[Dict[int, Gap]] = None,
+    known: Optional[Mapping[Record, dt.datetime]] = None,
+) -> List[Candidate]:
     """All candidates of ``snapshots`` (already in snapshot order), de-duplicated, earliest snapshot first.
 
     ``gaps`` (default: :func:`snapshot_gaps`, each said once as a warning) are hosts a snapshot lacks
-    that were never deleted: they get no DELETE.
+    that were never deleted: they get no DELETE. ``known``: when another source first saw each record's
+    state (see :func:`candidates_of`).
     """
     if gaps is None:
         gaps = snapshot_gaps(snapshots)
         warn_gaps(gaps)
     seen: Set[Tuple] = set()
-    records: Dict[Tuple[str, Identity], Optional[bool]] = {}
+    records: Dict[Record, Optional[bool]] = {}
     out: List[Candidate] = []
 
     def add(candidate: Candidate) -> None:
@@ -138,9 +189,9 @@ def candidate_events(snapshots: Sequence[Snapshot], gaps: Optional[Dict[int, Gap
         present = snapshot.present()
         lacking = set(gaps[index].hosts) if index in gaps else set()
         for host in sorted(previous - present - lacking):
-            add(Candidate(snapshot.time, host, "DELETE", (), index))
+            add(Candidate(snapshot.time, host, "DELETE", (), index, snapshot.time))
         previous = present
-        for candidate in candidates_of(snapshot, index, records):
+        for candidate in candidates_of(snapshot, index, records, known):
             add(candidate)
     return out
 
@@ -158,8 +209,9 @@ def warn_gaps(gaps: Dict[int, Gap]) -> None:
         )
 
 
-def refine(candidates: Iterable[Candidate]) -> List[MachineEvent]:
-    """Apply the per-host state machine; returns kept events per host in time order, hosts sorted."""
+def refine(candidates: Iterable[Candidate], sources: Optional[Counter] = None) -> List[MachineEvent]:
+    """Apply the per-host state machine; returns kept events per host in time order, hosts sorted.
+    ``sources`` (when given) counts the kept events by the source of their candidate."""
     by_host: Dict[str, List[Candidate]] = {}
     for candidate in candidates:
         by_host.setdefault(candidate.host, []).append(candidate)
@@ -171,10 +223,11 @@ def refine(candidates: Iterable[Candidate]) -> List[MachineEvent]:
         for c in sorted(by_host[host], key=Candidate.order):
             if not created and c.event != "CREATE":
                 continue
+            props = prev_props if c.properties is None else c.properties
             if prev_type is not None:
-                if c.event == prev_type and c.properties == prev_props:
+                if c.event == prev_type and props == prev_props:
                     continue
-                if c.event == "UPDATE" and c.properties == prev_props:
+                if c.event == "UPDATE" and props == prev_props:
                     continue
             if c.event == "CREATE" and created:
                 continue
@@ -190,8 +243,10 @@ def refine(candidates: Iterable[Candidate]) -> List[MachineEvent]:
                 enabled = True
             elif c.event == "DISABLE":
                 enabled = False
-            prev_type, prev_props = c.event, c.properties
-            kept.append(MachineEvent(c.time, host, c.event, dict(c.properties)))
+            prev_type, prev_props = c.event, props
+            kept.append(MachineEvent(c.time, host, c.event, dict(props)))
+            if sources is not None:
+                sources[c.source] += 1
     return kept
 
 

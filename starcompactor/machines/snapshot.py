@@ -16,6 +16,8 @@ import logging
 import re
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from ..audit.dumps import DumpLogCollector, audit_keys
+from ..audit.records import AUDIT_DATABASE
 from ..dump import DumpReader, TableKey
 from ..errors import DumpError, MissingTableError
 from ..times import as_datetime
@@ -29,6 +31,7 @@ from .blazar import (
     baremetal_host_states,
     blazar_schema,
     capability_names,
+    capability_rows,
 )
 from .state import HostState, Snapshot, SnapshotSettings, as_int, as_text, identity_of, is_deleted
 
@@ -139,6 +142,7 @@ def vm_host_states(
                 else None,
                 deleted_at=deleted_at,
                 identity=identity_of(row),
+                link=as_text(row.get("host")),
             )
         )
     return states
@@ -200,14 +204,21 @@ def read_snapshot(backup: BackupFile, settings: SnapshotSettings) -> Snapshot:
     """
     wanted = tables_of(settings)
     need_trailer = backup.name_time is None
+    audit = DumpLogCollector(backup.uri) if settings.audit_log else None
     reader = DumpReader(
-        backup.uri, wanted, stop_early=not need_trailer, name=backup.uri, columns=columns_of(settings)
+        backup.uri,
+        wanted + (tuple(audit_keys()) if audit is not None else ()),
+        stop_early=not need_trailer,
+        name=backup.uri,
+        columns=columns_of(settings),
     )
     rows: Dict[TableKey, List[Dict[str, Any]]] = {key: [] for key in wanted}
     for db, table, row in reader:
         bucket = rows.get((db, table))
         if bucket is not None:
             bucket.append(row)
+        elif audit is not None and db == AUDIT_DATABASE:
+            audit.add(reader, table, row)
     info = reader.info
     seen = set(info.tables)
     columns = {key: schema.column_names for key, schema in reader.schemas.items()}
@@ -261,6 +272,9 @@ def read_snapshot(backup: BackupFile, settings: SnapshotSettings) -> Snapshot:
             rows[NODES], rows[COMPUTEHOSTS], rows[CAPABILITIES], names, schema, settings
         )
         detail["blazar_schema"] = schema.name if schema is not None else None
+        # what the audit log's capability rows may lack: their name (by the row's id), the names' ids
+        detail["capability_rows"] = capability_rows(schema, rows[CAPABILITIES], names)
+        detail["capability_names"] = names
     if backup.name_time is not None:
         time, source = backup.name_time, "name"
     elif info.completed_at is not None:
@@ -269,4 +283,13 @@ def read_snapshot(backup: BackupFile, settings: SnapshotSettings) -> Snapshot:
         time, source = backup.mtime, "mtime"
     else:
         raise DumpError(backup.uri, "no snapshot time: none in the name, no trailer, no modification time")
-    return Snapshot(backup.uri, backup.name, time, source, merge_records(records), backup.size, detail)
+    return Snapshot(
+        backup.uri,
+        backup.name,
+        time,
+        source,
+        merge_records(records),
+        backup.size,
+        detail,
+        audit.finish(reader) if audit is not None else None,
+    )

@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional, Set, Tuple
 
+from ..audit.dumps import DumpLog
 from ..times import as_datetime
 
 Properties = Tuple[Tuple[str, Any], ...]
@@ -38,6 +39,7 @@ class HostState:
     status_at: Optional[dt.datetime] = None  #: when ``enabled`` was last written
     deleted_at: Optional[dt.datetime] = None
     identity: Identity = None
+    link: Optional[str] = None  #: what the status rows join on (vm: ``compute_nodes.host``)
 
     @property
     def deleted(self) -> bool:
@@ -55,6 +57,8 @@ class Snapshot:
     hosts: Tuple[HostState, ...]
     size: Optional[int] = None
     detail: Dict[str, Any] = field(default_factory=dict, compare=False)
+    #: the dump's ``openstack_audit`` tables, when the settings asked for them (read in the same pass)
+    audit: Optional[DumpLog] = field(default=None, compare=False, repr=False)
 
     def present(self) -> Set[str]:
         """Host keys this snapshot shows (live or soft-deleted): a host missing later was deleted."""
@@ -78,6 +82,8 @@ class SnapshotSettings:
     hypervisor_hostname_regex: Optional[str] = None
     rack_extract_group: Optional[int] = None
     baremetal_properties: Tuple[str, ...] = ()
+    #: also read the dump's ``openstack_audit`` tables (into :attr:`Snapshot.audit`)
+    audit_log: bool = False
 
     @classmethod
     def from_config(cls, config: Any, instance_type: str) -> SnapshotSettings:

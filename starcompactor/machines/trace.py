@@ -12,20 +12,26 @@ said once, as a warning.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
+from ..audit.dumps import read_dump_log
+from ..audit.records import AUDIT_DATABASE, AuditLog
 from ..config import Config, check_instance_type
-from ..errors import BadDumpError, StarCompactorError
+from ..errors import BadDumpError, ConfigError, StarCompactorError
 from ..events import MachineEvent
 from ..mask import Masker, mask_machine_events
 from ..parallel import map_ordered, open_executor
+from ..server.settings import DbSettings
 from ..traces import Progress, ProgressCallback, TraceResult, base_manifest, open_writer, write_manifest
+from .audit import LogCandidates, log_candidates
 from .backups import BackupFile, list_backups
-from .diff import machine_events, one_per_time, order_snapshots, snapshot_gaps, sort_events, warn_gaps
+from .diff import LOG, one_per_time, order_snapshots, snapshot_gaps, sort_events, warn_gaps
 from .snapshot import read_snapshot
 from .state import Snapshot, SnapshotSettings
+from .stitch import stitched_events
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +76,15 @@ def read_snapshots(
     executor: Optional[str] = None,
     skip_bad_files: bool = False,
     on_progress: Optional[ProgressCallback] = None,
+    audit_log_of: Optional[int] = None,
 ) -> Tuple[List[Snapshot], List[Failure]]:
-    """Read every dump (in parallel) into snapshots in snapshot order, and the failures skipped."""
+    """Read every dump (in parallel) into snapshots in snapshot order, and the failures skipped.
+    ``audit_log_of``: the index of the dump whose ``openstack_audit`` tables are read too (same pass)."""
     total_bytes = sum(b.size or 0 for b in backups) or None
     done = [0, 0]
     tasks = [(b, settings) for b in backups]
+    if audit_log_of is not None:
+        tasks[audit_log_of] = (backups[audit_log_of], replace(settings, audit_log=True))
     with open_executor(executor, workers) as pool:
 
         def finished(index: int, result: Union[Snapshot, Failure]) -> None:
@@ -93,8 +103,54 @@ def read_snapshots(
     return order_snapshots(snapshots), failures
 
 
+def newest_backup(backups: Sequence[BackupFile]) -> int:
+    """The index of the dump most likely the newest before any is read (time in its name, else mtime):
+    the one whose audit log is read with its snapshot."""
+    floor = dt.datetime.min
+    return max(
+        range(len(backups)),
+        key=lambda i: (backups[i].name_time or backups[i].mtime or floor, backups[i].name),
+    )
+
+
+def dumps_audit_log(snapshots: Sequence[Snapshot]) -> Optional[AuditLog]:
+    """The log of the newest dump (SPEC §1.4 a: it holds the whole log to its time), read in the same
+    pass as its snapshot — or now, when that dump turned out not to be the newest (names without times) or
+    was skipped. None when the newest dump holds no log (once installed, every later dump holds it)."""
+    newest = snapshots[-1]
+    found = newest.audit if newest.audit is not None else None
+    if found is None:
+        log.info("reading the audit log of %s", newest.uri)
+        audit = read_dump_log(newest.uri, name=newest.uri)
+        return audit if audit.tables else None
+    return found.log() if found.present else None
+
+
+@dataclass(frozen=True)
+class AuditSource:
+    """Where the ``openstack_audit`` log is read (SPEC §1.4): the dumps (``dumps``), a Parquet export
+    (``directory``: a directory or ``s3://`` prefix) or a live server (``server``, ``database``)."""
+
+    dumps: bool = True
+    directory: Optional[str] = None
+    server: Optional[DbSettings] = None
+    database: str = AUDIT_DATABASE
+
+    def open(self) -> Optional[AuditLog]:
+        """The export's or the server's log (None for the dumps' own, which is read with them)."""
+        if self.directory:
+            from ..audit.parquet import read_parquet_log
+
+            return read_parquet_log(self.directory)
+        if self.server is not None:
+            from ..audit.server import read_server_log
+
+            return read_server_log(self.server, database=self.database)
+        return None
+
+
 def make_machine_trace(
-    backup_dir: str,
+    backup_dir: Optional[str],
     output: str = "machine_events.csv",
     *,
     instance_type: str = "vm",
@@ -106,33 +162,57 @@ def make_machine_trace(
     executor: Optional[str] = None,
     skip_bad_files: bool = False,
     on_progress: Optional[ProgressCallback] = None,
+    audit: Optional[AuditSource] = None,
 ) -> MachineTraceResult:
     """Write the machine-event trace of the dumps in ``backup_dir`` to ``output`` (``-``: stdout).
+
+    ``audit`` says where the ``openstack_audit`` log is (default: the dumps' own, when they hold it;
+    ``AuditSource(dumps=False)``: no log). With a log the trace is stitched (SPEC §1.4): the log's exact
+    times for every change it records, the snapshots for the rest. ``backup_dir`` None: the log alone
+    (an export or a server), which gives its own period only.
 
     ``masker`` defaults to no masking (the command line always passes one); ``on_progress`` is called
     with a :class:`~starcompactor.traces.Progress` as each dump is read. Returns what was written.
     """
     config = config or Config()
     masker = masker or Masker("none")
+    audit = audit or AuditSource()
     check_instance_type(instance_type)
-    regex = backup_file_regex or config.backup_file_regex
-    backups = list_backups(backup_dir, regex)
-    log.info("%d dump(s) in %s", len(backups), backup_dir)
     settings = SnapshotSettings.from_config(config, instance_type)
-    snapshots, failures = read_snapshots(
-        backups,
-        settings,
-        workers=workers,
-        executor=executor,
-        skip_bad_files=skip_bad_files,
-        on_progress=on_progress,
-    )
-    if not snapshots:
-        raise StarCompactorError(f"{backup_dir}: none of the {len(backups)} dump(s) could be read")
-    snapshots = one_per_time(snapshots)
+    external = audit.open()  # before the dumps: a wrong export or password fails at once
+    if backup_dir is None and external is None:
+        raise ConfigError("no input: give a backup directory, an audit export or an audit server")
+    snapshots: List[Snapshot] = []
+    failures: List[Failure] = []
+    if backup_dir is not None:
+        regex = backup_file_regex or config.backup_file_regex
+        backups = list_backups(backup_dir, regex)
+        log.info("%d dump(s) in %s", len(backups), backup_dir)
+        snapshots, failures = read_snapshots(
+            backups,
+            settings,
+            workers=workers,
+            executor=executor,
+            skip_bad_files=skip_bad_files,
+            on_progress=on_progress,
+            audit_log_of=newest_backup(backups) if audit.dumps and external is None else None,
+        )
+        if not snapshots:
+            raise StarCompactorError(f"{backup_dir}: none of the {len(backups)} dump(s) could be read")
+        snapshots = one_per_time(snapshots)
+    audit_log = external
+    if audit_log is None and audit.dumps and snapshots:
+        audit_log = dumps_audit_log(snapshots)
     gaps = snapshot_gaps(snapshots)
     warn_gaps(gaps)
-    events = machine_events(snapshots, gaps)
+    from_log = log_candidates(audit_log, settings, snapshots) if audit_log is not None else None
+    stitched = stitched_events(
+        snapshots,
+        from_log.candidates if from_log else (),
+        from_log.known if from_log else None,
+        gaps,
+    )
+    events = stitched.events
     rack_key = "rack" if instance_type == "vm" else config.rack_property_name
     masked = mask_machine_events(events, masker, rack_key)
     masked = sort_events(masked)  # by the masked host: the file is sorted by its own columns
@@ -152,6 +232,9 @@ def make_machine_trace(
     extra: Dict[str, Any] = {
         "instance_type": instance_type,
         "backup_dir": backup_dir,
+        "sources": (["snapshots"] if snapshots else []) + (["audit-log"] if from_log else []),
+        "events_by_source": {"snapshots": stitched.sources["snapshots"], "audit-log": stitched.sources[LOG]},
+        "audit_log": audit_manifest(audit_log, from_log) if audit_log is not None and from_log else None,
         "skipped": [{"name": f.name, "uri": f.uri, "error": f.message} for f in failures],
         "incomplete_snapshots": [
             {"name": g.snapshot.name, "uri": g.snapshot.uri, "hosts_lacking": len(g.hosts)}
@@ -171,3 +254,13 @@ def make_machine_trace(
     )
     manifest_file = write_manifest(output, manifest)
     return MachineTraceResult(output, manifest_file, manifest, masked, snapshots, failures)
+
+
+def audit_manifest(audit: AuditLog, found: LogCandidates) -> Dict[str, Any]:
+    """What the manifest says of the log: where it was read, its tables, from when it covers history."""
+    summary = audit.summary()
+    summary["coverage_start"] = found.coverage_start
+    summary["rows_read"] = found.rows
+    summary["tables_missing"] = [f"audit_{t}" for t in found.missing]
+    summary["notes"] = list(found.notes)
+    return summary

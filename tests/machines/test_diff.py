@@ -262,11 +262,21 @@ def test_a_disabled_then_soft_deleted_host_keeps_its_disable():
     ]
 
 
-def test_a_state_written_by_the_deletion_itself_gives_no_event_after_the_delete():
+def test_a_state_written_with_the_deletion_is_dated_just_before_it():
+    # the soft delete also wrote updated_at (21:00): the DISABLE came before it, the dump lost when
     first = state(created=0, status=2, identity="7")
     gone = state(created=0, enabled=False, status=21, deleted=21, identity="7")
     got = machine_events([snap(3, first), snap(27, gone)])
-    assert [(e.time, e.event) for e in got] == [(h(0), "CREATE"), (h(0), "ENABLE"), (h(21), "DELETE")]
+    assert [(e.time, e.event) for e in got] == [
+        (h(0), "CREATE"),
+        (h(0), "ENABLE"),
+        (h(21) - dt.timedelta(seconds=1), "DISABLE"),
+        (h(21), "DELETE"),
+    ]
+    # unchanged (still enabled when deleted): nothing but the DELETE
+    same = state(created=0, enabled=True, status=21, deleted=21, identity="7")
+    got = machine_events([snap(3, first), snap(27, same)])
+    assert [e.event for e in got] == ["CREATE", "ENABLE", "DELETE"]
 
 
 def test_a_host_missing_from_one_dump_and_back_with_the_same_identity_was_never_deleted(caplog):
