@@ -22,7 +22,7 @@ from .progress import enabled, progress_bars
 
 log = logging.getLogger("starcompactor")
 
-SOURCES = ("db", "api")
+SOURCES = ("db", "api", "audit")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,16 @@ class ApiOptions:
 
 
 @dataclass(frozen=True)
+class AuditOptions:
+    """Where the ``openstack_audit`` log is (``--source audit``; the machines command's ``--audit-*``):
+    a Parquet export (``directory``) or a live server (``server``: how to reach it)."""
+
+    directory: Optional[str] = None
+    server: Optional[DatabaseOptions] = None
+    database: str = "openstack_audit"
+
+
+@dataclass(frozen=True)
 class InstancesRequest:
     """One ``instances`` run, as the command line asked for it."""
 
@@ -62,10 +72,28 @@ class InstancesRequest:
     end: Optional[str] = None
     include_unfinished: bool = False
     workers: Optional[int] = None
+    audit: Optional[AuditOptions] = None
 
 
 def add_database_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("database source (--source db)")
+    add_connection_arguments(group)
+    group.add_argument(
+        "--nova-databases",
+        metavar="LIST",
+        help="comma-separated cell databases (overrides [default] nova_databases)",
+    )
+    group.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes decoding, masking and formatting rows (default: one per core, at most 8; 1: none)",
+    )
+
+
+def add_connection_arguments(group: Any) -> None:
+    """How to reach a MySQL server: option files, host, port, user, socket, a password prompt (never a
+    password in argv). Shared by ``instances --source db`` and the audit log's ``--audit-db``."""
     group.add_argument(
         "--defaults-file",
         metavar="PATH",
@@ -90,17 +118,6 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="ask for the password on the terminal (a password is never taken from argv)",
     )
-    group.add_argument(
-        "--nova-databases",
-        metavar="LIST",
-        help="comma-separated cell databases (overrides [default] nova_databases)",
-    )
-    group.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="processes decoding, masking and formatting rows (default: one per core, at most 8; 1: none)",
-    )
 
 
 def add_window_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,6 +128,54 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also write events with no finish time (skipped by default, as the original did)",
     )
+
+
+def add_audit_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--audit-dir``, ``--audit-db`` (with the connection options) and ``--audit-database``."""
+    group = parser.add_argument_group(what)
+    group.add_argument(
+        "--audit-dir",
+        metavar="URI",
+        help="a Parquet export of the log: directory or s3:// prefix of openstack_audit.audit_<name>.parquet",
+    )
+    group.add_argument(
+        "--audit-db",
+        action="store_true",
+        help="read the log from a live server (reached with the connection options)",
+    )
+    group.add_argument(
+        "--audit-database",
+        metavar="NAME",
+        default="openstack_audit",
+        help="the log's database (default %(default)s)",
+    )
+
+
+def audit_options(args: argparse.Namespace) -> Optional[AuditOptions]:
+    """The :class:`AuditOptions` of a parser built with :func:`add_audit_arguments`; None for neither."""
+    directory = getattr(args, "audit_dir", None)
+    server = getattr(args, "audit_db", False)
+    if directory and server:
+        raise ConfigError("--audit-dir and --audit-db: give one of them")
+    if not directory and not server:
+        return None
+    return AuditOptions(
+        directory=directory,
+        server=database_options(args) if server else None,
+        database=getattr(args, "audit_database", None) or "openstack_audit",
+    )
+
+
+def open_audit_log(options: AuditOptions, *, password: Optional[str] = None) -> Any:
+    """The :class:`~starcompactor.audit.AuditLog` the options name."""
+    if options.directory:
+        from ..audit.parquet import read_parquet_log
+
+        return read_parquet_log(options.directory)
+    from ..audit.server import read_server_log
+
+    assert options.server is not None
+    return read_server_log(server_settings(options.server, password=password), database=options.database)
 
 
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +201,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--source", choices=SOURCES, default="db", help="where to read (default db)")
     add_database_arguments(parser)
     add_api_arguments(parser)
+    add_audit_arguments(parser, "audit log source (--source audit)")
     add_window_arguments(parser)
     add_output_arguments(parser, "instance")
     add_logging_arguments(parser)
@@ -144,7 +210,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def database_options(args: argparse.Namespace, **overrides: Any) -> DatabaseOptions:
-    """The :class:`DatabaseOptions` of a parser built with :func:`add_database_arguments`."""
+    """The :class:`DatabaseOptions` of a parser built with :func:`add_database_arguments` (or only
+    :func:`add_connection_arguments`)."""
     values = dict(
         defaults_file=args.defaults_file,
         defaults_extra_file=args.defaults_extra_file,
@@ -154,10 +221,28 @@ def database_options(args: argparse.Namespace, **overrides: Any) -> DatabaseOpti
         user=args.db_user,
         socket=args.db_socket,
         password_prompt=args.password_prompt,
-        nova_databases=args.nova_databases,
+        nova_databases=getattr(args, "nova_databases", None),
     )
     values.update(overrides)
     return DatabaseOptions(**values)
+
+
+def server_settings(db: DatabaseOptions, *, password: Optional[str] = None) -> Any:
+    """The :class:`~starcompactor.server.settings.DbSettings` the options and option files name."""
+    from ..server.settings import resolve_settings
+
+    return resolve_settings(
+        defaults_file=db.defaults_file,
+        defaults_extra_file=db.defaults_extra_file,
+        no_defaults=db.no_defaults,
+        host=db.host,
+        port=db.port,
+        user=db.user,
+        socket=db.socket,
+        password=password,
+        prompt=db.password_prompt,
+        default_user=db.default_user,
+    )
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -170,6 +255,7 @@ def handle(args: argparse.Namespace) -> int:
         end=args.end,
         include_unfinished=args.include_unfinished,
         workers=args.workers,
+        audit=audit_options(args),
     )
     return run_instances(request)
 
@@ -183,21 +269,10 @@ def window(request: InstancesRequest) -> Tuple[Optional[dt.datetime], Optional[d
 
 
 def database_source(request: InstancesRequest, config: Config, *, password: Optional[str] = None) -> Any:
-    from ..instances import DatabaseSource, resolve_settings
+    from ..instances import DatabaseSource
 
     db = request.db
-    settings = resolve_settings(
-        defaults_file=db.defaults_file,
-        defaults_extra_file=db.defaults_extra_file,
-        no_defaults=db.no_defaults,
-        host=db.host,
-        port=db.port,
-        user=db.user,
-        socket=db.socket,
-        password=password,
-        prompt=db.password_prompt,
-        default_user=db.default_user,
-    )
+    settings = server_settings(db, password=password)
     databases = config.nova_databases
     if db.nova_databases:
         databases = tuple(d.strip() for d in db.nova_databases.split(",") if d.strip())
@@ -227,6 +302,21 @@ def api_source(request: InstancesRequest) -> Any:
     )
 
 
+def audit_source(request: InstancesRequest, *, password: Optional[str] = None) -> Any:
+    from ..instances.audit import AuditInstanceSource
+
+    if request.audit is None:
+        raise ConfigError("--source audit needs --audit-dir URI or --audit-db")
+    start, end = window(request)
+    return AuditInstanceSource(
+        open_audit_log(request.audit, password=password),
+        start=start,
+        end=end,
+        instance_type=request.out.instance_type,
+        include_unfinished=request.include_unfinished,
+    )
+
+
 def instance_workers(request: InstancesRequest) -> int:
     """``--workers`` for the database source (API: always 1); default one per core, at most 8 (one
     process cutting packets feeds about that many)."""
@@ -249,9 +339,12 @@ def run_instances(request: InstancesRequest, *, password: Optional[str] = None) 
         raise ConfigError(f"unknown source {request.source!r} (choose from {', '.join(SOURCES)})")
     workers = instance_workers(request)
     masker = out.masker()
-    source = (
-        database_source(request, config, password=password) if request.source == "db" else api_source(request)
-    )
+    if request.source == "db":
+        source = database_source(request, config, password=password)
+    elif request.source == "audit":
+        source = audit_source(request, password=password)
+    else:
+        source = api_source(request)
     show = out.output != "-" and enabled(out.quiet)
     try:
         with progress_bars("instance events", show) as on_progress:

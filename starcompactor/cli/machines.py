@@ -9,7 +9,15 @@ from typing import Any, Optional
 
 from ..errors import ConfigError
 from ..machines import make_machine_trace
+from ..machines.trace import AuditSource
 from .common import OutputOptions, add_logging_arguments, add_output_arguments, output_options
+from .instances import (
+    AuditOptions,
+    add_audit_arguments,
+    add_connection_arguments,
+    audit_options,
+    open_audit_log,
+)
 from .progress import enabled, progress_bars
 
 log = logging.getLogger("starcompactor")
@@ -35,6 +43,8 @@ class MachinesRequest:
     skip_bad_files: bool
     workers: Optional[int]
     executor: Optional[str]
+    audit_log: bool = True  #: read the log the dumps carry
+    audit: Optional[AuditOptions] = None  #: an export or a live server instead
 
 
 def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,8 +75,21 @@ def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_machine_audit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The audit log's options (SPEC §1.4): off, an export, or a live server and how to reach it."""
+    add_audit_arguments(parser, "audit log (openstack_audit: exact event times)")
+    group = parser.add_argument_group("audit log server (--audit-db)")
+    add_connection_arguments(group)
+    parser.add_argument(
+        "--no-audit-log",
+        action="store_true",
+        help="ignore the openstack_audit log the dumps carry (snapshots only)",
+    )
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     add_machine_arguments(parser)
+    add_machine_audit_arguments(parser)
     add_output_arguments(parser, "machine")
     add_logging_arguments(parser)
     parser.set_defaults(handler=handle)
@@ -88,6 +111,8 @@ def machines_request(args: argparse.Namespace, out: Optional[OutputOptions] = No
         skip_bad_files=args.skip_bad_files,
         workers=args.workers,
         executor=args.executor,
+        audit_log=not getattr(args, "no_audit_log", False),
+        audit=audit_options(args),
     )
 
 
@@ -99,11 +124,18 @@ def run_machines(request: MachinesRequest) -> int:
     """Run the machines command."""
     out = request.out
     config = out.resolve_config()
-    backup_dir = request.backup_dir or config.backup_dir
-    if not backup_dir:
+    # with an export or a server named, the dumps are the ones named here (none: the log alone)
+    backup_dir = request.backup_dir or (config.backup_dir if request.audit is None else None)
+    if not backup_dir and request.audit is None:
         raise ConfigError(
-            "no backup directory: give --backup-dir DIR or set [backup] backup_dir in the config"
+            "no backup directory: give --backup-dir DIR (or set [backup] backup_dir in the config), "
+            "or an audit log with --audit-dir or --audit-db"
         )
+    if request.audit is not None and not request.audit_log:
+        raise ConfigError("--no-audit-log with --audit-dir or --audit-db: give one or the other")
+    audit = AuditSource(dumps=request.audit_log and request.audit is None)
+    if request.audit is not None:
+        audit = AuditSource(dumps=False, log=open_audit_log(request.audit))
     masker = out.masker()
     with progress_bars("dumps", enabled(out.quiet)) as on_progress:
         result = make_machine_trace(
@@ -118,14 +150,19 @@ def run_machines(request: MachinesRequest) -> int:
             executor=request.executor,
             skip_bad_files=request.skip_bad_files,
             on_progress=on_progress,
+            audit=audit,
         )
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(result.counts.items())) or "no events"
     where = "stdout" if out.output == "-" else out.output
+    by_source = result.manifest.get("events_by_source") or {}
     log.info(
-        "%d event(s) (%s) from %d snapshot(s) written to %s",
+        "%d event(s) (%s) from %d snapshot(s)%s written to %s",
         result.event_count,
         counts,
         len(result.snapshots),
+        f" and the audit log ({by_source.get('audit-log', 0)} of them)"
+        if result.manifest.get("audit_log")
+        else "",
         where,
     )
     return 0

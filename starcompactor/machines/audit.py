@@ -161,6 +161,7 @@ class Status:
     enabled: Optional[bool]  #: None: the row is gone (deleted)
     backfill: bool
     owner: str  #: the service or node row's id
+    order: int  #: ``audit_id``: the order rows were written (a trigger row during a backfill run too)
 
 
 def status_timeline(rows: Iterable[Row], column: str) -> List[Status]:
@@ -168,28 +169,31 @@ def status_timeline(rows: Iterable[Row], column: str) -> List[Status]:
     out = []
     for row in rows:
         if row.kind == "DELETE":
-            out.append(Status(row.at, row.deleted_at, None, row.backfill, row.id))
+            out.append(Status(row.at, row.deleted_at, None, row.backfill, row.id, row.audit_id))
         else:
-            out.append(Status(row.at, row.when, _enabled(row.data.get(column)), row.backfill, row.id))
-    return sorted(out, key=lambda s: s.at)
+            enabled = _enabled(row.data.get(column))
+            out.append(Status(row.at, row.when, enabled, row.backfill, row.id, row.audit_id))
+    return sorted(out, key=lambda s: s.order)
 
 
-def state_at(timeline: Sequence[Status], at: dt.datetime, since: dt.datetime) -> Optional[Status]:
-    """The status a record alive since ``since`` had, as written by ``at``: the latest state of an owner
-    (service, node) not gone before ``since`` (a service deleted with its compute node still tells the
-    node's last state)."""
-    current: Dict[str, Status] = {}
-    gone: Set[str] = set()
-    for status in timeline:
-        if status.at > at:
-            break
-        if status.enabled is None:
-            if status.when <= since:
-                gone.add(status.owner)
-        else:
-            current[status.owner] = status
-    live = [s for owner, s in current.items() if owner not in gone]
-    return max(live, key=lambda s: s.at) if live else None
+def initial_index(timeline: Sequence[Status], born: dt.datetime, backfilled: bool) -> Optional[int]:
+    """Which status row gives a record's state when the log first sees it (at ``born``): for a record
+    the backfill wrote, the last status row that run wrote (the state then — a trigger row during the
+    run comes after it); otherwise the last row written by ``born``."""
+    if backfilled:
+        same_run = [
+            i for i, s in enumerate(timeline) if s.backfill and s.at == born and s.enabled is not None
+        ]
+        if same_run:
+            return same_run[-1]
+    written = [i for i, s in enumerate(timeline) if s.at <= born and s.enabled is not None]
+    return written[-1] if written else None
+
+
+def superseded(timeline: Sequence[Status], index: int, when: dt.datetime) -> bool:
+    """Whether a row written after ``timeline[index]`` changed the state by ``when``: a backfill row
+    observes the state at its run's end, and a trigger row written during the run is newer."""
+    return any(s.enabled is not None and s.when <= when for s in timeline[index + 1 :])
 
 
 def status_candidates(
@@ -197,39 +201,49 @@ def status_candidates(
     record: Record,
     created: dt.datetime,
     born: Optional[dt.datetime],
+    backfilled: bool,
     dead: Optional[dt.datetime],
     timeline: Sequence[Status],
     snap_first: Mapping[Record, dt.datetime],
     out: LogCandidates,
 ) -> None:
-    """ENABLE/DISABLE candidates of one host record from its status rows.
+    """ENABLE/DISABLE candidates of one host record from its status rows (in write order).
 
     The state when the log first sees the record (``born``; the first status row when the log does not
     hold the record itself) is dated at the CREATE when no snapshot saw the record earlier (SPEC §2), else
-    at the observation. Every later row is a state at its own time (a backfill row: its run's time).
+    at the observation. Every row written after it is a state at its own time (a backfill row: its run's).
+    A status owner deleted before the record was created (an older service of the same host) says
+    nothing of it.
     """
-    first = born
-    if first is None:
-        after = [s for s in timeline if s.enabled is not None and (dead is None or s.when < dead)]
-        if not after:
+    gone = {s.owner for s in timeline if s.enabled is None and s.when <= created}
+    timeline = [s for s in timeline if s.owner not in gone]
+    if born is None:
+        live = [s for s in timeline if s.enabled is not None and (dead is None or s.when < dead)]
+        if not live:
             return
-        first = after[0].at
-    initial = state_at(timeline, first, created)
-    if initial is not None:
+        born, backfilled = live[0].at, live[0].backfill
+    start = initial_index(timeline, born, backfilled)
+    if start is not None:
+        initial = timeline[start]
+        # the log knows this state since the row was written (a service created before its node: since
+        # then, so at the node's CREATE too; a backfill row: since its run)
+        known = initial.at
         seen = snap_first.get(record)
-        if seen is None or first < seen:
+        if seen is None or known < seen:
             when = created
-            out.known[record] = first
+            out.known[record] = known
         else:
-            when = max(first, created)
-        if dead is None or when < dead:
+            when = max(known, created)
+        if (dead is None or when < dead) and not superseded(timeline, start, when):
             event = "ENABLE" if initial.enabled else "DISABLE"
-            out.candidates.append(Candidate(when, host, event, None, -1, first, LOG, False))
-    for status in timeline:
-        if status.at <= first or status.enabled is None:
+            out.candidates.append(Candidate(when, host, event, None, -1, known, LOG, False))
+    first = (start + 1) if start is not None else 0
+    for index in range(first, len(timeline)):
+        status = timeline[index]
+        if status.enabled is None or (start is None and status.at <= born):
             continue
         when = status.at if status.backfill else status.when
-        if dead is not None and when >= dead:
+        if (dead is not None and when >= dead) or (status.backfill and superseded(timeline, index, when)):
             continue
         event = "ENABLE" if status.enabled else "DISABLE"
         out.candidates.append(
@@ -282,7 +296,7 @@ def vm_candidates(
         for key, (name, via, since, gone) in records.items():
             timeline = timelines.get(via or "")
             if timeline:
-                status_candidates(name, key, since, None, gone, timeline, snap_first, out)
+                status_candidates(name, key, since, None, False, gone, timeline, snap_first, out)
         return
 
     for row_id, rows in by_id(nodes).items():
@@ -298,7 +312,8 @@ def vm_candidates(
         out.candidates.append(
             Candidate(created, host, "CREATE", props, -1, first.at, LOG, not first.backfill)
         )
-        if first.backfill and first.kind != "DELETE":  # the state at the run: an observation
+        newer = any(r.kind == "UPDATE" and not r.backfill and r.when <= first.at for r in rows[1:])
+        if first.backfill and first.kind != "DELETE" and not newer:  # the state at the run: an observation
             out.candidates.append(Candidate(max(first.at, created), host, "UPDATE", props, -1, first.at, LOG))
         for row in rows:
             if row.kind == "DELETE":
@@ -309,7 +324,9 @@ def vm_candidates(
                 )
         timeline = timelines.get(link)
         if timeline:
-            status_candidates(host, record, created, first.at, dead, timeline, snap_first, out)
+            status_candidates(
+                host, record, created, first.at, first.backfill, dead, timeline, snap_first, out
+            )
 
 
 # -- bare metal -------------------------------------------------------------------------------------
@@ -426,7 +443,9 @@ def bm_candidates(
             )
         timeline = timelines.get(uuid)
         if timeline:
-            status_candidates(uuid, record, created, first.at, dead, timeline, snap_first, out)
+            status_candidates(
+                uuid, record, created, first.at, first.backfill, dead, timeline, snap_first, out
+            )
 
 
 # -- the log as a whole -----------------------------------------------------------------------------

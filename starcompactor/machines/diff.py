@@ -9,8 +9,8 @@ Candidates, from each record of each snapshot:
   again with the same identity: then that snapshot lacked it (a partial dump; warned), nothing was deleted;
 * ``ENABLE``/``DISABLE``: when the record is seen for the first time, at its CREATE — the state a host
   has when it first appears is its initial state (heartbeats move ``status_at`` every minute, so it
-  dates nothing then); after that, when its state differs from the record's previous sighting, at its
-  ``status_at`` (at the CREATE when earlier). A soft-deleted record gives its last state too (a host
+  dates nothing then); after that, when its state differs from the record's previous sighting or was
+  written since, at its ``status_at`` (at the CREATE when earlier). A soft-deleted record gives its last state too (a host
   disabled, then deleted before the next dump): at its ``status_at``, or one second before the deletion
   when the deletion was the row's last write.
 
@@ -96,16 +96,18 @@ def record_of(state: HostState) -> Record:
 def candidates_of(
     snapshot: Snapshot,
     index: int,
-    seen: Optional[Dict[Record, Optional[bool]]] = None,
+    seen: Optional[Dict[Record, Tuple[Optional[bool], dt.datetime]]] = None,
     known: Optional[Mapping[Record, dt.datetime]] = None,
 ) -> Iterable[Candidate]:
     """The candidate events one snapshot yields by itself (everything but vanished hosts).
 
-    ``seen`` maps each record (host, identity) of the earlier snapshots to its state when last seen, and
-    gets this snapshot's. A record seen for the first time has its state dated at its CREATE (SPEC §2:
-    the initial state) — unless ``known`` says another source (the audit log) saw its state before this
-    snapshot: then that source dates the initial state, and this one is an observation like any other.
-    After that, only a change of state is a candidate (a heartbeat moves ``status_at`` but says nothing new).
+    ``seen`` maps each record (host, identity) of the earlier snapshots to its state and the time of the
+    snapshot that last showed it, and gets this snapshot's. A record seen for the first time has its
+    state dated at its CREATE (SPEC §2: the initial state) — unless ``known`` says another source (the
+    audit log) saw its state before this snapshot: then that source dates the initial state, and this one
+    is an observation like any other. After that, a sighting is a candidate when its state changed or was
+    written since the last sighting (another source may have changed the trace's state meanwhile; the
+    state machine drops what repeats) — not a copy of an older dump showing the same row as it was.
     """
     seen = {} if seen is None else seen
     at = snapshot.time
@@ -113,14 +115,15 @@ def candidates_of(
         created = state.created_at or at
         record = record_of(state)
         first = record not in seen
-        before = seen.get(record)
-        seen[record] = state.enabled
+        before, last_seen = seen.get(record, (None, dt.datetime.min))
+        seen[record] = (state.enabled, at)
         yield Candidate(created, state.host, "CREATE", state.properties, index, at)
         if state.deleted:
             yield Candidate(state.deleted_at, state.host, "DELETE", (), index, at)  # type: ignore[arg-type]
         elif state.updated_at is not None:
             yield Candidate(state.updated_at, state.host, "UPDATE", state.properties, index, at)
-        if state.enabled is None or (not first and state.enabled == before):
+        written = state.status_at is not None and state.status_at > last_seen
+        if state.enabled is None or (not first and state.enabled == before and not written):
             continue
         earlier = known.get(record) if known else None
         initial = first and (earlier is None or earlier > at)
@@ -175,7 +178,7 @@ def candidate_events(
         gaps = snapshot_gaps(snapshots)
         warn_gaps(gaps)
     seen: Set[Tuple] = set()
-    records: Dict[Record, Optional[bool]] = {}
+    records: Dict[Record, Tuple[Optional[bool], dt.datetime]] = {}
     out: List[Candidate] = []
 
     def add(candidate: Candidate) -> None:

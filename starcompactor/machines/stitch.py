@@ -8,8 +8,8 @@ makes the result one event per true change, never one from each source:
   adds nothing: the state machine drops repeats;
 * a snapshot dates what it sees at the row's own ``updated_at``/``deleted_at`` — the last write, never
   before the change — so a change the log records is met first at the log's exact time;
-* and, whatever the clocks say, a snapshot's candidate is dropped when the log records the same change
-  (same host, type and, for an UPDATE, properties) in that snapshot's window (:func:`recorded_by_log`);
+* and, whatever the clocks say, a snapshot's candidate is dropped when the log's latest record in that
+  snapshot's window, up to the candidate, already says the same (:func:`recorded_by_log`);
 * the initial state of a record is dated at its CREATE by the source that saw the record first (the
   other source's first sighting is an observation at its own time); a CREATE carries the properties of
   the earliest observation (ties are ordered by observation time).
@@ -29,7 +29,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..events import MachineEvent
 from .diff import LOG, Candidate, Gap, candidate_events, refine, sort_events
-from .state import Properties, Snapshot
+from .state import Snapshot
 
 
 @dataclass
@@ -40,33 +40,47 @@ class Stitched:
     sources: Counter
 
 
+#: How far a snapshot's time for a change may run ahead of the log's for the same change: the services
+#: write ``updated_at`` with their own clocks, the triggers with the database server's.
+SKEW = dt.timedelta(minutes=2)
+
+#: What a candidate tells of its host: whether it exists, its status, its properties.
+ASPECT = {"CREATE": "exists", "DELETE": "exists", "ENABLE": "status", "DISABLE": "status", "UPDATE": "props"}
+
+
 def recorded_by_log(
     snapshots: Sequence[Snapshot], candidates: Iterable[Candidate], log: Iterable[Candidate]
 ) -> List[Candidate]:
-    """The snapshot candidates whose change the log does not record: a candidate of snapshot k is dropped
-    when an exact log candidate of the same host and type (and properties, for an UPDATE) falls in
-    snapshot k's window (the previous snapshot's time, snapshot k's time] no later than the candidate —
-    the same change, which the snapshot saw late. (From the beginning when the candidate itself is dated
-    before the window: an initial state at a CREATE.) A snapshot candidate earlier than the log's is
-    another change (a Blazar host soft-deleted before its Ironic node was deleted) and stays; CREATEs
-    always stay."""
-    exact: Dict[Tuple[str, str], List[Tuple[dt.datetime, Optional[Properties]]]] = {}
+    """The snapshot candidates whose state the log does not already record.
+
+    A candidate of snapshot k (time t) is dropped when, among the log's exact candidates of the same host
+    and aspect (existence, status, properties) in snapshot k's window up to t (plus :data:`SKEW`) — (the
+    previous snapshot's time, t]; from the beginning for a candidate dated before the window, an initial
+    state at a CREATE — the latest says the same (same type; same properties for an UPDATE): the snapshot
+    saw a change the log dates, late or by another clock. When the latest says otherwise the snapshot saw
+    a change the log missed (its triggers were dropped), and it stays. CREATEs always stay (ties go to
+    the earliest observation).
+    """
+    exact: Dict[Tuple[str, str], List[Tuple[dt.datetime, Candidate]]] = {}
+    items: Optional[List[Tuple[dt.datetime, Candidate]]]
     for c in log:
-        if c.exact and c.event != "CREATE":
-            exact.setdefault((c.host, c.event), []).append((c.time, c.properties))
-    for times in exact.values():
-        times.sort(key=lambda item: item[0])
+        if c.exact:
+            exact.setdefault((c.host, ASPECT[c.event]), []).append((c.time, c))
+    for items in exact.values():
+        items.sort(key=lambda item: item[0])
     kept = []
     for c in candidates:
-        found = exact.get((c.host, c.event)) if c.event != "CREATE" and c.snapshot >= 0 else None
-        if found:
-            hi = min(snapshots[c.snapshot].time, c.time)
+        items = exact.get((c.host, ASPECT[c.event])) if c.event != "CREATE" and c.snapshot >= 0 else None
+        if items:
             lo = snapshots[c.snapshot - 1].time if c.snapshot > 0 else None
             if lo is not None and c.time <= lo:
                 lo = None
-            start = 0 if lo is None else bisect.bisect_right([t for t, _ in found], lo)
-            if any(t <= hi and (c.event != "UPDATE" or props == c.properties) for t, props in found[start:]):
-                continue
+            times = [t for t, _ in items]
+            last = bisect.bisect_right(times, min(c.time + SKEW, snapshots[c.snapshot].time)) - 1
+            if last >= 0 and (lo is None or times[last] > lo):
+                said = items[last][1]
+                if said.event == c.event and (c.event != "UPDATE" or said.properties == c.properties):
+                    continue
         kept.append(c)
     return kept
 

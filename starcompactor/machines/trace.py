@@ -135,9 +135,12 @@ class AuditSource:
     directory: Optional[str] = None
     server: Optional[DbSettings] = None
     database: str = AUDIT_DATABASE
+    log: Optional[AuditLog] = None  #: a log already opened (any form)
 
     def open(self) -> Optional[AuditLog]:
         """The export's or the server's log (None for the dumps' own, which is read with them)."""
+        if self.log is not None:
+            return self.log
         if self.directory:
             from ..audit.parquet import read_parquet_log
 
