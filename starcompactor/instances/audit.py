@@ -35,8 +35,20 @@ EVENTS = "nova_instance_actions_events"
 TABLES = (INSTANCES, ACTIONS, EVENTS)
 
 
-def final_rows(audit: AuditLog, table: str) -> Dict[str, Mapping[str, Any]]:
-    """``id`` → the ``data`` of the latest row (highest ``audit_id``) of ``audit_<table>``."""
+#: The ``data`` keys each table's final rows keep (an instance row carries ~50 columns).
+KEEP = {
+    INSTANCES: ("uuid", "hostname", "user_id", "project_id", "node", "host", "memory_mb", "root_gb", "vcpus"),
+    ACTIONS: ("instance_uuid", "created_at"),
+    EVENTS: ("action_id", "event", "start_time", "finish_time", "result", "host"),
+}
+
+
+def final_rows(
+    audit: AuditLog, table: str, keys: Optional[Tuple[str, ...]] = None
+) -> Dict[str, Mapping[str, Any]]:
+    """``id`` → the ``data`` of the latest row (highest ``audit_id``) of ``audit_<table>``, cut to
+    ``keys`` (default: :data:`KEEP`'s for the table, else all)."""
+    keys = keys or KEEP.get(table)
     latest: Dict[str, Tuple[int, Mapping[str, Any]]] = {}
     for batch in audit.batches(table):
         for row in batch:
@@ -45,7 +57,8 @@ def final_rows(audit: AuditLog, table: str) -> Dict[str, Mapping[str, Any]]:
                 continue
             seen = latest.get(key)
             if seen is None or row.audit_id > seen[0]:
-                latest[key] = (row.audit_id, row.data)
+                data = row.data
+                latest[key] = (row.audit_id, {k: data.get(k) for k in keys} if keys else data)
     return {key: data for key, (_, data) in latest.items()}
 
 
