@@ -199,17 +199,16 @@ def mask_machine_events(
     events: Iterable[MachineEvent], masker: Masker, rack_key: Optional[str]
 ) -> List[MachineEvent]:
     """Hash host names and replace the rack by its rank among all racks observed in ``events``."""
-    from dataclasses import replace
-
     events = list(events)
     ranks = rack_ranks(e.properties.get(rack_key) for e in events) if rack_key else {}
     masked = []
+    mask = masker.table
     for event in events:
         properties = event.properties
         if rack_key and rack_key in properties:
             properties = dict(properties)
             properties[rack_key] = ranks.get(properties[rack_key])
-        masked.append(replace(event, host=masker(event.host), properties=properties))
+        masked.append(MachineEvent(event.time, mask[event.host], event.event, properties))
     return masked
 
 

@@ -32,9 +32,9 @@ import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
-from ..audit.records import RUN_GAP, AuditLog, AuditRow, json_time
+from ..audit.records import BACKFILL_USER, RUN_GAP, AuditLog, AuditRow, json_time
 from .diff import LOG, Candidate, Record, record_of
 from .snapshot import NOVA_COMPUTE, rack_of
 from .state import Properties, Snapshot, SnapshotSettings, as_int, as_text
@@ -62,10 +62,10 @@ GIVES = {
 }
 
 _NEVER = dt.datetime.max
+_new = tuple.__new__
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """An audit row with its two times settled: ``at`` when it was written (a backfill row: when its run
     ended, so that one run is one observation) and ``when`` the time of what it tells."""
 
@@ -120,14 +120,16 @@ def settle(row: AuditRow, run_end: Mapping[dt.datetime, dt.datetime]) -> Optiona
     when = row.event_time or row.changed_at
     if when is None:
         return None
-    if row.is_backfill:
-        at = run_end.get(row.changed_at, row.changed_at) if row.changed_at is not None else when
+    changed_at = row.changed_at
+    backfill = row.changed_by == BACKFILL_USER
+    if backfill:
+        at = run_end.get(changed_at, changed_at) if changed_at is not None else when
     else:
-        if row.changed_at is not None and when > row.changed_at:
-            when = row.changed_at  # stamped when audit_event_time was added to the table
+        if changed_at is not None and when > changed_at:
+            when = changed_at  # stamped when audit_event_time was added to the table
         at = when
-    return Row(
-        at, when, (row.event_type or "").upper(), row.is_backfill, row.id or "", row.data, row.audit_id
+    return _new(
+        Row, (at, when, (row.event_type or "").upper(), backfill, row.id or "", row.data, row.audit_id)
     )
 
 
@@ -190,10 +192,18 @@ def initial_index(timeline: Sequence[Status], born: dt.datetime, backfilled: boo
     return written[-1] if written else None
 
 
-def superseded(timeline: Sequence[Status], index: int, when: dt.datetime) -> bool:
-    """Whether a row written after ``timeline[index]`` changed the state by ``when``: a backfill row
-    observes the state at its run's end, and a trigger row written during the run is newer."""
-    return any(s.enabled is not None and s.when <= when for s in timeline[index + 1 :])
+def later_changes(timeline: Sequence[Status]) -> List[dt.datetime]:
+    """For each row, the earliest time a row written after it changed the state (``datetime.max``: none).
+    A backfill row observes the state at its run's end; a trigger row written during the run is newer,
+    and supersedes the observation when it is dated by then."""
+    out = [_NEVER] * len(timeline)
+    earliest = _NEVER
+    for index in range(len(timeline) - 1, -1, -1):
+        out[index] = earliest
+        status = timeline[index]
+        if status.enabled is not None and status.when < earliest:
+            earliest = status.when
+    return out
 
 
 def status_candidates(
@@ -223,6 +233,7 @@ def status_candidates(
             return
         born, backfilled = live[0].at, live[0].backfill
     start = initial_index(timeline, born, backfilled)
+    newer = later_changes(timeline)
     if start is not None:
         initial = timeline[start]
         # the log knows this state since the row was written (a service created before its node: since
@@ -234,7 +245,7 @@ def status_candidates(
             out.known[record] = known
         else:
             when = max(known, created)
-        if (dead is None or when < dead) and not superseded(timeline, start, when):
+        if (dead is None or when < dead) and newer[start] > when:
             event = "ENABLE" if initial.enabled else "DISABLE"
             out.candidates.append(Candidate(when, host, event, None, -1, known, LOG, False))
     first = (start + 1) if start is not None else 0
@@ -243,7 +254,7 @@ def status_candidates(
         if status.enabled is None or (start is None and status.at <= born):
             continue
         when = status.at if status.backfill else status.when
-        if (dead is not None and when >= dead) or (status.backfill and superseded(timeline, index, when)):
+        if (dead is not None and when >= dead) or (status.backfill and newer[index] <= when):
             continue
         event = "ENABLE" if status.enabled else "DISABLE"
         out.candidates.append(
@@ -266,9 +277,14 @@ def vm_candidates(
     may be None (the table is not in the log): then the snapshots' records stand in for the nodes."""
     pattern = re.compile(settings.hypervisor_hostname_regex) if settings.hypervisor_hostname_regex else None
 
+    racks: Dict[str, str] = {}
+
     def properties(data: Mapping[str, Any], host: str) -> Properties:
+        rack = racks.get(host)
+        if rack is None:
+            rack = racks[host] = rack_of(host, pattern, settings.rack_extract_group)
         return (
-            ("rack", rack_of(host, pattern, settings.rack_extract_group)),
+            ("rack", rack),
             ("vcpu_capability", as_int(data.get("vcpus"))),
             ("memory_capability_mb", as_int(data.get("memory_mb"))),
             ("disk_capability_gb", as_int(data.get("local_gb"))),
@@ -482,11 +498,10 @@ KEEP = {
 def read_projected(audit: AuditLog, name: str) -> List[AuditRow]:
     """The rows of ``audit_<name>``, a batch at a time, each ``data`` cut to the keys :data:`KEEP` names."""
     keys = KEEP[name]
+    make = tuple.__new__
     out: List[AuditRow] = []
     for batch in audit.batches(name):
-        for row in batch:
-            data = row.data
-            out.append(row._replace(data={k: data[k] for k in keys if k in data}))
+        out += [make(AuditRow, (*row[:7], {k: row[7][k] for k in keys if k in row[7]})) for row in batch]
     return out
 
 
