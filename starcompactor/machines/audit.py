@@ -539,6 +539,8 @@ def log_candidates(
         out.notes.append(f"{audit.source}: the audit log lacks {lacking}: those come from the snapshots only")
         log.warning("%s", out.notes[-1])
     run_end = backfill_run_ends(row for rows in raw.values() for row in rows)
+    # from the first backfill run's first write (the role's installation), else the first write
+    out.coverage_start = min(run_end) if run_end else None
     settled: Dict[str, List[Row]] = {}
     untimed = 0
     for name, rows in raw.items():
@@ -549,13 +551,12 @@ def log_candidates(
                 untimed += 1
             else:
                 settled[name].append(row)
+    raw.clear()  # the settled rows keep what they need
     if untimed:
         out.notes.append(f"{audit.source}: {untimed} audit row(s) without any time left out")
         log.warning("%s", out.notes[-1])
-    # from the first backfill run's first write (the role's installation), else the first write
-    backfills = [r.changed_at for rows in raw.values() for r in rows if r.is_backfill and r.changed_at]
-    writes = [r.at for rows in settled.values() for r in rows]
-    out.coverage_start = min(backfills) if backfills else (min(writes) if writes else None)
+    if out.coverage_start is None:
+        out.coverage_start = min((r.at for rows in settled.values() for r in rows), default=None)
     snap_first = first_status_seen(snapshots)
     if kind == "vm":
         vm_candidates(

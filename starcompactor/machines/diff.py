@@ -38,7 +38,7 @@ import datetime as dt
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Set, Tuple
 
 from ..errors import SnapshotTimeError
 from ..events import EVENT_ORDER, MachineEvent
@@ -55,9 +55,8 @@ BEFORE = dt.timedelta(seconds=1)
 SNAPSHOTS, LOG = "snapshots", "log"
 
 
-@dataclass(frozen=True)
-class Candidate:
-    """A candidate event, with where it came from.
+class Candidate(NamedTuple):
+    """A candidate event, with where it came from (a tuple: a log can give millions).
 
     ``snapshot`` is the index of the snapshot that produced it (-1: not a snapshot); ``observed`` when its
     source saw the state it tells (a snapshot's time; an audit row's write time). Equal times and types
