@@ -37,7 +37,7 @@ sys.path.insert(0, str(REPO))
 FIXTURE_DUMP = (
     REPO / "tests" / "fixtures" / "audit" / "vm" / "dumps" / "mysqldump-2024-03-09T03:00:00Z.mysql.gz"
 )
-VERSION = 1  #: bump when the section's content changes
+VERSION = 2  #: bump when the section's content changes
 
 
 def create_tables() -> Dict[str, bytes]:
@@ -49,6 +49,12 @@ def create_tables() -> Dict[str, bytes]:
         end = text.index(b"LOCK TABLES", start)
         out[table] = text[start:end]
     return out
+
+
+def role_columns() -> Dict[str, List[str]]:
+    """The columns the role's triggers capture in ``data``, as the vm fixture's rows have them."""
+    rows = json.loads((FIXTURE_DUMP.parents[1] / "audit_rows.json").read_text())
+    return {f"audit_{table}": list(values[0]["data"]) for table, values in rows.items()}
 
 
 def sql_text(value: str) -> str:
@@ -65,35 +71,37 @@ def audit_section(dump: Path, changes: int) -> Tuple[bytes, int]:
         (nodes if table == "compute_nodes" else services).append(row)
     fmt = "%Y-%m-%d %H:%M:%S"
 
-    def jsonable(row):
+    captured = role_columns()
+
+    def jsonable(row, table):
+        """The row as the role's JSON_OBJECT captures it: its configured columns only."""
         return {
-            k: (v.strftime(fmt) if isinstance(v, dt.datetime) else v)
-            for k, v in row.items()
-            if not isinstance(v, bytes)
+            k: (row[k].strftime(fmt) if isinstance(row[k], dt.datetime) else row[k])
+            for k in captured[table]
+            if k in row and not isinstance(row[k], bytes)
         }
 
     installed = dt.datetime(2023, 1, 1, 12)
     rows: Dict[str, List[str]] = {"audit_nova_compute_nodes": [], "audit_nova_services": []}
     for table, source in (("audit_nova_compute_nodes", nodes), ("audit_nova_services", services)):
         for row in source:
-            data = jsonable(row)
+            data = jsonable(row, table)
             created = row.get("created_at") or installed
             rows[table].append(
-                f"({{}},{row['id']},'INSERT','{created.strftime(fmt)}','backfill','{installed.strftime(fmt)}',{sql_text(json.dumps(data))})"
+                f"{row['id']},'INSERT','{created.strftime(fmt)}','backfill','{installed.strftime(fmt)}',{sql_text(json.dumps(data))})"
             )
     for k in range(changes):
         when = installed + dt.timedelta(days=1 + k * 300 // max(changes, 1), hours=k % 24)
         for i, row in enumerate(nodes if k % 4 == 0 else services):
-            data = jsonable(row)
+            table = "audit_nova_compute_nodes" if k % 4 == 0 else "audit_nova_services"
+            data = jsonable(row, table)
             stamp = (when + dt.timedelta(minutes=i)).strftime(fmt)
             if k % 4 == 0:
                 data["vcpus"] = (data.get("vcpus") or 0) + k
-                table = "audit_nova_compute_nodes"
             else:
                 data["disabled"] = k % 2
-                table = "audit_nova_services"
             rows[table].append(
-                f"({{}},{row['id']},'UPDATE','{stamp}','nova@10.0.0.5','{stamp}',{sql_text(json.dumps(data))})"
+                f"{row['id']},'UPDATE','{stamp}','nova@10.0.0.5','{stamp}',{sql_text(json.dumps(data))})"
             )
     parts = [
         b"\n--\n-- Current Database: `openstack_audit`\n--\n\n"
@@ -104,7 +112,7 @@ def audit_section(dump: Path, changes: int) -> Tuple[bytes, int]:
     for table, structure in create_tables().items():
         parts.append(structure)
         parts.append(f"LOCK TABLES `{table}` WRITE;\n".encode())
-        values = [v.format(i) for i, v in enumerate(rows[table], 1)]
+        values = [f"({i},{v}" for i, v in enumerate(rows[table], 1)]
         total += len(values)
         for start in range(0, len(values), 1000):
             chunk = values[start : start + 1000]
