@@ -1,7 +1,8 @@
 """Stitching snapshots with the audit log, on simulated histories with known truth.
 
-A host lives through random changes (disable, enable, capacity); nightly snapshots show its state as Nova
-leaves it in a dump (``updated_at`` moved by heartbeats, never before the last change); the log — the
+A host — a KVM compute node, or an Ironic node with its Blazar host — lives through random changes
+(disable, enable, capacity); nightly snapshots show its state as Nova, Ironic and Blazar leave it in a
+dump (``updated_at`` moved by heartbeats, never before the last change); the log — the
 role's rows, backfill included, built as :mod:`starcompactor.audit.records` rows — records the changes
 from its installation on, except while its triggers are dropped (a gap). The stitched trace must agree
 with the truth wherever a source saw it, date every logged change exactly, and invent nothing.
@@ -189,7 +190,121 @@ def audit_log(
     return DumpLog("mem://audit", dict(LAYOUTS), {"nova_compute_nodes": nodes, "nova_services": services})
 
 
-def replay(events, when: dt.datetime, before: bool = False) -> Tuple[Optional[bool], Optional[int]]:
+# -- the same host on bare metal: an Ironic node (maintenance) and its Blazar host with capabilities ----
+
+NODE, BLAZAR_ID = "00000001-aaaa-4bbb-8ccc-000000000001", "host-0001"
+BM_SETTINGS = SnapshotSettings("baremetal", baremetal_properties=("node_type", "main_memory.ram_size"))
+NODE_HEARTBEAT = dt.timedelta(minutes=5)
+
+
+def ram(version: int) -> str:
+    return str(65536 * (version + 1))
+
+
+def bm_props(version: int) -> Tuple:
+    return (("node_type", "compute"), ("main_memory.ram_size", ram(version)))
+
+
+def bm_snapshot(truth: Truth, when: dt.datetime) -> Snapshot:
+    """As a dump shows it: capability rows keep their own ``updated_at``; the node's moves with its
+    periodic syncs (never before its last change)."""
+    hosts: Tuple[HostState, ...] = ()
+    created = truth.created
+    if created <= when:
+        enabled, version = truth.state(when)
+        status_at = max(when - NODE_HEARTBEAT, truth.last("status", when))
+        updated_at = truth.last("props", when)
+        identity = (BLAZAR_ID, created)
+        hosts = (
+            HostState(NODE, created, updated_at, bm_props(version), enabled, status_at, None, identity, NODE),
+        )
+    return Snapshot(f"mem://{when.isoformat()}", when.isoformat(), when, "name", hosts)
+
+
+def bm_audit_log(
+    truth: Truth, installed: dt.datetime, gap: Optional[Tuple[dt.datetime, dt.datetime]]
+) -> DumpLog:
+    """The role's rows for it: the node (enrolled four hours before its Blazar host), the Blazar host and
+    its two capabilities (inserted with it), the property names; backfilled at installation, or written
+    by triggers (by the backfill after the gap when made in it); a trigger row per change after that."""
+    created = truth.created
+    enrolled = created - dt.timedelta(hours=4)
+    tables: Dict[str, List[AuditRow]] = {
+        "ironic_nodes": [],
+        "blazar_computehosts": [],
+        "blazar_computehost_extra_capabilities": [],
+        "blazar_resource_properties": [],
+    }
+
+    def in_gap(t: dt.datetime) -> bool:
+        return gap is not None and gap[0] <= t < gap[1]
+
+    def seen_at(born: dt.datetime) -> dt.datetime:
+        if born <= installed:
+            return installed
+        return gap[1] if gap is not None and in_gap(born) else born
+
+    def node(enabled: bool) -> Dict:
+        return {
+            "id": 1,
+            "uuid": NODE,
+            "maintenance": 0 if enabled else 1,
+            "created_at": enrolled.isoformat(sep=" "),
+        }
+
+    def cap(cap_id: str, prop: str, value: str) -> Dict:
+        return {"id": cap_id, "computehost_id": BLAZAR_ID, "capability_value": value, "property_id": prop}
+
+    def add(table: str, row_id: str, kind: str, when: dt.datetime, seen: dt.datetime, data: Dict) -> None:
+        by = "backfill" if seen != when and kind == "INSERT" else BY
+        tables[table].append(AuditRow(table, 0, row_id, kind, when, by, seen, data))
+
+    for prop, name in (("p1", "node_type"), ("p2", "main_memory.ram_size")):
+        add(
+            "blazar_resource_properties",
+            prop,
+            "INSERT",
+            T0 - dt.timedelta(days=60),
+            installed,
+            {"property_name": name},
+        )
+    seen = seen_at(enrolled)
+    add("ironic_nodes", "1", "INSERT", enrolled, seen, node(truth.state(seen)[0]))
+    seen = seen_at(created)
+    host = {"id": BLAZAR_ID, "hypervisor_hostname": NODE, "created_at": created.isoformat(sep=" ")}
+    add("blazar_computehosts", BLAZAR_ID, "INSERT", created, seen, host)
+    add("blazar_computehost_extra_capabilities", "c1", "INSERT", created, seen, cap("c1", "p1", "compute"))
+    add(
+        "blazar_computehost_extra_capabilities",
+        "c2",
+        "INSERT",
+        created,
+        seen,
+        cap("c2", "p2", ram(truth.state(seen)[1])),
+    )
+    for t, kind in truth.changes:
+        if t <= installed or in_gap(t):
+            continue
+        enabled, version = truth.state(t)
+        if kind == "status":
+            add("ironic_nodes", "1", "UPDATE", t, t, node(enabled))
+        else:
+            add("blazar_computehost_extra_capabilities", "c2", "UPDATE", t, t, cap("c2", "p2", ram(version)))
+    columns = LAYOUTS["nova_services"].columns
+    layouts = {name: TableLayout(name, columns, True, True, True) for name in tables}
+    for rows in tables.values():
+        rows.sort(key=lambda r: r.changed_at)
+        rows[:] = [r._replace(audit_id=i) for i, r in enumerate(rows, 1)]
+    return DumpLog("mem://audit", layouts, tables)
+
+
+SITES = {
+    "vm": (SETTINGS, snapshot, lambda *a: audit_log(*a), lambda p: p["vcpu_capability"], vcpus),
+    "baremetal": (BM_SETTINGS, bm_snapshot, bm_audit_log, lambda p: p["main_memory.ram_size"], ram),
+}
+
+
+def replay(events, when: dt.datetime, before: bool = False, value=lambda p: p["vcpu_capability"]):
     """The trace's state at ``when`` (just before it, with ``before``): a host starts not enabled."""
     enabled, vcpu = False, None
     for e in events:
@@ -200,7 +315,7 @@ def replay(events, when: dt.datetime, before: bool = False) -> Tuple[Optional[bo
         elif e.event == "DISABLE":
             enabled = False
         if e.event in ("CREATE", "UPDATE", "ENABLE", "DISABLE"):
-            vcpu = e.properties["vcpu_capability"]
+            vcpu = value(e.properties)
     return enabled, vcpu
 
 
@@ -213,14 +328,18 @@ minutes = st.integers(min_value=1, max_value=DAYS * 24 * 60 - 1)
     minutes,
     st.one_of(st.none(), st.tuples(minutes, st.integers(min_value=1, max_value=24 * 60))),
     st.one_of(st.none(), minutes),
+    st.sampled_from(sorted(SITES)),
 )
-def test_stitched_trace_agrees_with_the_truth_and_dates_logged_changes_exactly(changes, install, gap, born):
+def test_stitched_trace_agrees_with_the_truth_and_dates_logged_changes_exactly(
+    changes, install, gap, born, site
+):
+    site_settings, make_snapshot, make_log, value, vcpus = SITES[site]
     created = CREATED if born is None else at(born) + dt.timedelta(seconds=20)
     truth = Truth([(at(m), kind) for m, kind in changes], created)
     installed = at(install) - dt.timedelta(seconds=3)
     gap_times = (at(gap[0]), at(gap[0] + gap[1])) if gap else None
-    snaps = [snapshot(truth, s) for s in SNAPSHOTS]
-    found = log_candidates(audit_log(truth, installed, gap_times).log(), SETTINGS, snaps)
+    snaps = [make_snapshot(truth, s) for s in SNAPSHOTS]
+    found = log_candidates(make_log(truth, installed, gap_times).log(), site_settings, snaps)
     events = stitched_events(snaps, found.candidates, found.known).events
 
     # created once, at its creation
@@ -229,7 +348,7 @@ def test_stitched_trace_agrees_with_the_truth_and_dates_logged_changes_exactly(c
     for s in SNAPSHOTS:
         if s >= created:
             enabled, version = truth.state(s)
-            assert replay(events, s) == (enabled, vcpus(version)), s
+            assert replay(events, s, value=value) == (enabled, vcpus(version)), s
     logged = [
         (t, kind)
         for t, kind in truth.changes
@@ -239,7 +358,7 @@ def test_stitched_trace_agrees_with_the_truth_and_dates_logged_changes_exactly(c
     # made while the triggers were dropped and undone before any dump is seen by nobody)
     for t, kind in logged:
         earlier = truth.state(t - dt.timedelta(seconds=1))
-        if replay(events, t, before=True) != (earlier[0], vcpus(earlier[1])):
+        if replay(events, t, before=True, value=value) != (earlier[0], vcpus(earlier[1])):
             continue
         enabled, version = truth.state(t)
         if kind == "status":
@@ -247,8 +366,7 @@ def test_stitched_trace_agrees_with_the_truth_and_dates_logged_changes_exactly(c
             assert any(e.time == t and e.event == event for e in events), (t, kind)
         else:
             assert any(
-                e.time == t and e.event == "UPDATE" and e.properties["vcpu_capability"] == vcpus(version)
-                for e in events
+                e.time == t and e.event == "UPDATE" and value(e.properties) == vcpus(version) for e in events
             )
     # nothing invented: every event after the initial ones is a true change, at its time when logged,
     # else no earlier than it and no later than the first snapshot after it
@@ -264,7 +382,7 @@ def test_stitched_trace_agrees_with_the_truth_and_dates_logged_changes_exactly(c
             enabled, version = truth.state(t)
             if kind == "status" and (e.event == "ENABLE") != enabled:
                 continue
-            if kind == "props" and e.properties["vcpu_capability"] != vcpus(version):
+            if kind == "props" and value(e.properties) != vcpus(version):
                 continue
             after = [s for s in SNAPSHOTS if s >= t]
             if (t, k) in logged:
