@@ -2,8 +2,9 @@
 
 :func:`make_machine_trace` is the library entry the command line calls. Each dump is read by a worker
 (process pool, or a Dask cluster) that returns a compact :class:`~starcompactor.machines.state.Snapshot`;
-the parent orders the snapshots (SPEC §1.1), diffs them (§2), masks (§4) and writes the trace and its
-manifest (§3) atomically.
+the parent orders the snapshots (SPEC §1.1), diffs them (§2) — stitched with the ``openstack_audit`` log
+when there is one (§1.4: the newest dump's, read with its snapshot; an export; a server) — masks (§4) and
+writes the trace and its manifest (§3) atomically.
 
 A dump that cannot be read stops the run with an error naming it — before anything is written — unless
 ``skip_bad_files`` is set: then it is left out as missing data (never as a snapshot without hosts), and
