@@ -17,6 +17,7 @@ from . import __version__
 from .config import Config, load_config, parse_time
 from .errors import StarCompactorError
 from .mask import DEFAULT_METHOD, METHODS, Masker, load_key
+from .report import command as report_command
 from .writers import FORMATS
 
 log = logging.getLogger("starcompactor")
@@ -124,6 +125,7 @@ def add_instances_parser(subparsers: "argparse._SubParsersAction") -> None:
 SUBCOMMANDS: List[Callable[["argparse._SubParsersAction"], None]] = [
     add_machines_parser,
     add_instances_parser,
+    report_command.add_parser,
 ]
 
 
