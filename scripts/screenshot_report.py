@@ -102,7 +102,7 @@ def check_page(page: Path, png: Path, *, width: int = 1280, height: int = 9000, 
     bottom = min(image.height, (box[3] + 40) if box else image.height)
     image = image.crop((0, 0, image.width, bottom))
     image.save(png, optimize=True)
-    colours = image.getcolors(maxcolors=1 << 20) or []
+    colours: List[Tuple[int, Tuple[int, int, int]]] = image.getcolors(maxcolors=1 << 20) or []  # type: ignore[assignment]
     pixels = image.width * image.height
     ink = sum(n for n, c in colours if min(c) < 245) / pixels if pixels else 0.0
     if len(colours) < 16 or ink < 0.03:

@@ -16,7 +16,7 @@ from .read import CHUNK_BYTES, TraceFile, TraceReadError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CHUNK_BYTES", "ReportResult", "TraceReadError", "make_report"]
+__all__ = ["CHUNK_BYTES", "ReportResult", "Summaries", "TraceReadError", "make_report", "summarize"]
 
 
 @dataclass
@@ -33,29 +33,29 @@ class ReportResult:
     size: int
 
 
-def make_report(
+@dataclass
+class Summaries:
+    """The traces read and aggregated: what every plot and number of the page comes from."""
+
+    traces: List[TraceFile]
+    machines: Any  #: MachineSummary or None
+    instances: Any  #: InstanceSummary or None
+    join: Any  #: JoinSummary or None
+
+
+def summarize(
     traces: Sequence[str],
-    output: str = "report.html",
     *,
-    json_output: Optional[str] = None,
-    title: Optional[str] = None,
     rack_key: Optional[str] = None,
     max_hosts: int = 300,
     chunk_bytes: int = CHUNK_BYTES,
-) -> ReportResult:
-    """Write the report page of ``traces`` (paths: at most one machine and one instance trace) to
-    ``output`` (``-``: stdout), and the numbers to ``json_output`` when given. Nothing is written when
-    a trace cannot be read."""
-    from .. import __version__
+) -> Summaries:
+    """Read and aggregate ``traces`` (paths: at most one machine and one instance trace), no plotting."""
     from ..errors import StarCompactorError
-    from ..writers import atomic_output
     from .aggregate import InstanceAggregator, aggregate_machines, join_traces
-    from .page import checks, render_page
-    from .plots import all_plots, matplotlib_modules
     from .read import arrow, instance_tables, machine_records, open_trace
 
     arrow()
-    matplotlib_modules()  # the missing-extra error before any reading
     if not traces:
         raise StarCompactorError("report: give a machine trace, an instance trace, or both")
     if max_hosts < 1:
@@ -64,10 +64,11 @@ def make_report(
     for kind in ("machine", "instance"):
         same = [f.path for f in files if f.kind == kind]
         if len(same) > 1:
-            raise StarCompactorError(f"{same[1]}: a second {kind} trace (after {same[0]}): give at most one of each")
+            raise StarCompactorError(
+                f"{same[1]}: a second {kind} trace (after {same[0]}): give at most one of each"
+            )
     machine_file = next((f for f in files if f.kind == "machine"), None)
     instance_file = next((f for f in files if f.kind == "instance"), None)
-
     machines = instances = joined = None
     if machine_file is not None:
         log.info("reading the machine trace %s", machine_file.path)
@@ -86,7 +87,30 @@ def make_report(
             machines, instances, machine_file.manifest if machine_file else None,
             instance_file.manifest if instance_file else None,
         )  # fmt: skip
+    return Summaries(files, machines, instances, joined)
 
+
+def make_report(
+    traces: Sequence[str],
+    output: str = "report.html",
+    *,
+    json_output: Optional[str] = None,
+    title: Optional[str] = None,
+    rack_key: Optional[str] = None,
+    max_hosts: int = 300,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> ReportResult:
+    """Write the report page of ``traces`` (paths: at most one machine and one instance trace) to
+    ``output`` (``-``: stdout), and the numbers to ``json_output`` when given. Nothing is written when
+    a trace cannot be read."""
+    from .. import __version__
+    from ..writers import atomic_output
+    from .page import checks, render_page
+    from .plots import all_plots, matplotlib_modules
+
+    matplotlib_modules()  # the missing-extra error before any reading
+    found = summarize(traces, rack_key=rack_key, max_hosts=max_hosts, chunk_bytes=chunk_bytes)
+    files, machines, instances, joined = found.traces, found.machines, found.instances, found.join
     sections = all_plots(machines, instances, joined)
     page = render_page(
         files, sections, machines, instances, joined,
@@ -101,7 +125,9 @@ def make_report(
         "machines": machines.to_json() if machines is not None else None,
         "instances": instances.to_json() if instances is not None else None,
         "join": joined.to_json() if joined is not None else None,
-        "checks": [{"level": level, "text": text} for level, text in checks(files, machines, instances, joined)],
+        "checks": [
+            {"level": level, "text": text} for level, text in checks(files, machines, instances, joined)
+        ],
     }
     data = page.encode("utf-8")
     if json_output is not None:

@@ -191,7 +191,10 @@ class MachineSummary:
         out = []
         for rack in self.racks:
             alive = [
-                sum(values) for values in zip(*(self.by_state[s].get(rack, [0] * len(self.grid)) for s in ("enabled", "disabled")))
+                sum(values)
+                for values in zip(
+                    *(self.by_state[s].get(rack, [0] * len(self.grid)) for s in ("enabled", "disabled"))
+                )
             ]
             if any(alive) and alive[-1] == 0:
                 last = max(i for i, n in enumerate(alive) if n)
@@ -253,7 +256,7 @@ def guess_rack_key(records: Sequence[MachineRecord]) -> Optional[str]:
     """The property naming a host's rack: ``rack`` (vm), else one named like ``placement.rack``."""
     keys: Counter[str] = Counter()
     for record in records:
-        keys.update(record.properties)
+        keys.update(list(record.properties))
     if "rack" in keys:
         return "rack"
     candidates = sorted((k for k in keys if k.lower().endswith("rack")), key=lambda k: (-keys[k], k))
@@ -540,15 +543,20 @@ class InstanceSummary:
             "unfinished": self.unfinished,
             "negative_durations": self.negative_durations,
             "instances": {
-                "seen": self.instances, "built_in_trace": self.built, "failed_builds": self.failed_builds,
-                "alive_at_start": self.alive_at_start, "deleted": self.deleted,
+                "seen": self.instances,
+                "built_in_trace": self.built,
+                "failed_builds": self.failed_builds,
+                "alive_at_start": self.alive_at_start,
+                "deleted": self.deleted,
             },  # fmt: skip
             "alive_over_time": {
-                "step_seconds": self.grid_step // US, "times": [iso(t) for t in self.grid], "alive": self.alive,
+                "step_seconds": self.grid_step // US,
+                "times": [iso(t) for t in self.grid],
+                "alive": self.alive,
             },  # fmt: skip
-            "events_per_day": {"days": [iso(d)[:10] for d in self.days], "counts": self.per_day},  # type: ignore[index]
+            "events_per_day": {"days": [str(iso(d))[:10] for d in self.days], "counts": self.per_day},
             "errors_per_day": {
-                "days": [iso(d)[:10] for d in self.days],  # type: ignore[index]
+                "days": [str(iso(d))[:10] for d in self.days],
                 "errors": self.errors_per_day,
                 "with_result": with_result,
                 "rate": [e / n if n else None for e, n in zip(self.errors_per_day, with_result)],
@@ -629,23 +637,20 @@ class InstanceAggregator:
         categories = len(self.names)
         self.per_day.add(days, codes[has_start], categories)
         # results: counts, and per day the events with a result and the errors
-        result = pc.dictionary_encode(table.column("RESULT").combine_chunks())
-        values = result.dictionary.to_pylist()
-        index = pc.fill_null(result.indices, len(values)).to_numpy(zero_copy_only=False)
-        per_value = np.bincount(index, minlength=len(values) + 1)
-        for value, count in zip([*values, None], per_value):
-            if count:
-                self.results[value if value is not None else "(none)"] += int(count)
-        is_error = np.array([v == "Error" for v in values] + [False])[index]
-        has_result = index != len(values)
-        both = np.concatenate([np.zeros(int(has_start.sum()), np.int64), np.ones(int(has_start.sum()), np.int64)])
+        result = table.column("RESULT")
+        self._count_strings(result, self.results, missing="(none)")
+        is_error = self._is(result, "Error")
+        is_success = self._is(result, "Success")
+        has_result = pc.is_valid(result).to_numpy(zero_copy_only=False)
+        both = np.concatenate(
+            [np.zeros(int(has_start.sum()), np.int64), np.ones(int(has_start.sum()), np.int64)]
+        )
         weights = np.concatenate([has_result[has_start], is_error[has_start]]).astype(np.float64)
         self.results_day.add(np.concatenate([days, days]), both, 2, weights)
         self._durations(table.column("EVENT_DURATION"), codes)
         self._count_strings(table.column("PROJECT_ID"), self.projects)
         self._count_strings(table.column("HOST_NAME (PHYSICAL)"), self.hosts)
         # per instance
-        is_success = np.array([v == "Success" for v in values] + [False])[index]
         done = np.where(finish != NO_TIME, finish, start)
         creation = self._lut(lambda name: name in CREATION_STEPS)[codes]
         build_ok = (codes == self.codes.get(BUILD, -1)) & is_success & (done != NO_TIME)
@@ -701,15 +706,16 @@ class InstanceAggregator:
         counted = np.bincount(kinds * DURATION_BINS + bins, minlength=categories * DURATION_BINS)
         self.durations += counted.reshape(categories, DURATION_BINS)
 
-    def _count_strings(self, column: Any, counter: Counter[str]) -> None:
-        np, pc = self.np, self.pc
-        encoded = pc.dictionary_encode(column.combine_chunks())
-        values = encoded.dictionary.to_pylist()
-        index = pc.fill_null(encoded.indices, len(values)).to_numpy(zero_copy_only=False)
-        per_value = np.bincount(index, minlength=len(values) + 1)
-        for value, count in zip([*values, ""], per_value.tolist()):
-            if count:
-                counter[value] += count
+    def _count_strings(self, column: Any, counter: Counter[str], missing: str = "") -> None:
+        """Count each value (one hash pass in pyarrow; a Python step per distinct value only)."""
+        counts = self.pc.value_counts(column)
+        for value, count in zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()):
+            counter[missing if value is None else value] += count
+
+    def _is(self, column: Any, value: str) -> Any:
+        """A boolean numpy array: the column equals ``value`` (missing: False)."""
+        pc = self.pc
+        return pc.fill_null(pc.equal(column, value), False).to_numpy(zero_copy_only=False)
 
     def _flush(self) -> None:
         """Fold the pending rows into the per-instance arrays: one hash pass over known + new uuids
@@ -721,7 +727,9 @@ class InstanceAggregator:
         before = [self.known] if self.known is not None and len(self.known) else []
         encoded = pc.dictionary_encode(pa.chunked_array(before + chunks, type=pa.string()))
         self.known = encoded.chunk(encoded.num_chunks - 1).dictionary
-        ids = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks[len(before) :]])
+        ids = np.concatenate(
+            [c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks[len(before) :]]
+        )
         size = len(self.known)
         if size > len(self.first_seen):
             grow = size - len(self.first_seen)
@@ -747,12 +755,16 @@ class InstanceAggregator:
         np = self.np
         self._flush()
         totals = self.totals
-        order = sorted((c for c in range(len(self.names)) if totals[c]), key=lambda c: (-int(totals[c]), self.names[c]))
+        order = sorted(
+            (c for c in range(len(self.names)) if totals[c]), key=lambda c: (-int(totals[c]), self.names[c])
+        )
         names = [self.names[c] for c in order]
         counts = {self.names[c]: int(totals[c]) for c in order}
         data = self.per_day.data
         days = [(self.per_day.origin + i) * DAY for i in range(data.shape[0])]
-        per_day = {self.names[c]: data[:, c].tolist() for c in order if c < data.shape[1] and data[:, c].any()}
+        per_day = {
+            self.names[c]: data[:, c].tolist() for c in order if c < data.shape[1] and data[:, c].any()
+        }
         with_result = self.results_day.column(0, self.per_day.origin, len(days))
         errors = self.results_day.column(1, self.per_day.origin, len(days))
         durations = {

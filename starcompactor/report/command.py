@@ -17,7 +17,7 @@ EPILOG = (
 )
 
 
-def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction") -> None:
     from .. import cli
 
     parser = subparsers.add_parser("report", help="an HTML page of plots of the traces",
@@ -35,7 +35,6 @@ def add_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentPar
                         help="hosts in the per-host timeline (default 300)")  # fmt: skip
     cli.add_logging_arguments(parser)
     parser.set_defaults(handler=handle)
-    return parser
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -48,5 +47,8 @@ def handle(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if not args.quiet and args.output != "-":
         kinds = " and ".join(f"{t.kind} trace {t.name}" for t in result.traces)
-        print(f"starcompactor: wrote {args.output} ({result.size / 1e6:.1f} MB) from the {kinds}", file=sys.stderr)
+        print(
+            f"starcompactor: wrote {args.output} ({result.size / 1e6:.1f} MB) from the {kinds}",
+            file=sys.stderr,
+        )
     return 0

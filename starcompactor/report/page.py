@@ -42,7 +42,7 @@ ul.checks li { padding: 5px 10px; margin: 4px 0; border-left: 4px solid var(--li
 ul.checks li.warn { border-color: var(--warn); }
 ul.checks li.bad { border-color: var(--bad); }
 ul.checks li.ok { border-color: var(--ok); }
-table.kv td:first-child { color: var(--muted); white-space: nowrap; }
+table.kv > tbody > tr > td:first-child { color: var(--muted); white-space: nowrap; padding-right: 16px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12.5px; }
 """
 
@@ -120,7 +120,9 @@ def summary_table(
             events.append(_number(machines.events))
             span.append(esc(_range(machines.first, machines.last)))
             site = "bare metal" if machines.site == "baremetal" else "vm"
-            counted.append(f"{_number(len(machines.hosts))} hosts ({site}), {_number(len(machines.racks))} racks")
+            counted.append(
+                f"{_number(len(machines.hosts))} hosts ({site}), {_number(len(machines.racks))} racks"
+            )
         elif instances is not None:
             events.append(_number(instances.events))
             span.append(esc(_range(instances.first, instances.last)))
@@ -133,7 +135,10 @@ def summary_table(
             version.append("—")
         else:
             fingerprint = mask.get("key_fingerprint")
-            masking.append(esc(mask.get("method", "?")) + (f', key <span class="mono">{esc(fingerprint)}</span>' if fingerprint else ""))
+            masking.append(
+                esc(mask.get("method", "?"))
+                + (f', key <span class="mono">{esc(fingerprint)}</span>' if fingerprint else "")
+            )
             version.append(esc(f"{manifest.get('tool', '')} {manifest.get('version', '')}".strip()))
     rows += [("events", events), ("time range (UTC)", span), ("contents", counted), ("masking", masking),
              ("written by", version)]  # fmt: skip
@@ -142,6 +147,10 @@ def summary_table(
         for name, values in rows
     )
     return f'<table class="summary">{body}</table>'
+
+
+def _day(value: int) -> str:
+    return str(iso(value))[:10]
 
 
 def _list(items: Sequence[str], limit: int = 5) -> str:
@@ -159,30 +168,40 @@ def checks(
         skipped = (trace.manifest or {}).get("skipped")
         if isinstance(skipped, list) and skipped:
             names = [str(s.get("name", s)) if isinstance(s, dict) else str(s) for s in skipped]
-            out.append(("warn", f"{trace.name}: {len(skipped)} dump(s) skipped as unreadable: {_list(names)}"))
+            out.append(
+                ("warn", f"{trace.name}: {len(skipped)} dump(s) skipped as unreadable: {_list(names)}")
+            )
         if trace.manifest is None:
-            out.append(("info", f"{trace.name}: no manifest beside it (tool, masking key and inputs unknown)"))
+            out.append(
+                ("info", f"{trace.name}: no manifest beside it (tool, masking key and inputs unknown)")
+            )
     if machines is not None:
         if machines.anomalies:
             out.append(("bad", f"{len(machines.anomalies)} machine event(s) that do not fit their host's state, "
                                f"e.g. {machines.anomalies[0]}"))  # fmt: skip
         back = machines.recreated_hosts
         if back:
-            out.append(("warn", f"{len(back)} host(s) deleted and created again: {_list([short(h) for h in back])}"))
+            out.append(
+                ("warn", f"{len(back)} host(s) deleted and created again: {_list([short(h) for h in back])}")
+            )
         for rack, last in machines.vanished_racks():
             out.append(("warn", f"{rack_label(rack, machines.rack_key)} has no hosts after {iso(last)}"))
         empty = machines.empty_weeks()
         if empty:
-            out.append(("info", f"{len(empty)} week(s) without machine events: {_list([iso(w)[:10] for w in empty])}"))  # type: ignore[index]
+            out.append(
+                ("info", f"{len(empty)} week(s) without machine events: {_list([_day(w) for w in empty])}")
+            )
     if instances is not None:
         empty = instances.empty_weeks()
         if empty:
             out.append(("warn", f"{len(empty)} week(s) without instance events inside the trace's range: "
-                                f"{_list([iso(w)[:10] for w in empty])}"))  # type: ignore[index]  # fmt: skip
+                                f"{_list([_day(w) for w in empty])}"))  # fmt: skip
         if instances.no_start:
             out.append(("warn", f"{instances.no_start:,} instance event(s) without a START_TIME"))
         if instances.negative_durations:
-            out.append(("bad", f"{instances.negative_durations:,} instance event(s) finish before they start"))
+            out.append(
+                ("bad", f"{instances.negative_durations:,} instance event(s) finish before they start")
+            )
         if instances.unfinished:
             out.append(("info", f"{instances.unfinished:,} instance event(s) without a FINISH_TIME"))
     if joined is not None:
@@ -199,15 +218,23 @@ def checks(
 
 
 def render_checks(items: Sequence[Tuple[str, str]]) -> str:
-    return '<ul class="checks">' + "".join(f'<li class="{esc(level)}">{esc(text)}</li>' for level, text in items) + "</ul>"
+    return (
+        '<ul class="checks">'
+        + "".join(f'<li class="{esc(level)}">{esc(text)}</li>' for level, text in items)
+        + "</ul>"
+    )
 
 
 # -- join and manifests -----------------------------------------------------------------------------
 
 
 def join_details(joined: JoinSummary) -> str:
-    verdict = {"same": "same key", "different": "different keys", "unknown": "unknown (a manifest is missing)"}
-    rows = [
+    verdict = {
+        "same": "same key",
+        "different": "different keys",
+        "unknown": "unknown (a manifest is missing)",
+    }
+    rows: List[List[Any]] = [
         ["masking method", joined.methods[0] or "—", joined.methods[1] or "—"],
         ["key fingerprint", joined.fingerprints[0] or "—", joined.fingerprints[1] or "—"],
         ["hosts", joined.machine_hosts, joined.hosts],
@@ -216,7 +243,11 @@ def join_details(joined: JoinSummary) -> str:
     table = render_table(Table(["", "machine trace", "instance trace"], rows))
     text = f"<p>Keys: <strong>{esc(verdict[joined.key])}</strong>. {joined.joined:,} of {joined.events:,} instance events join.</p>"
     if joined.unjoined_top:
-        missing = render_table(Table(["host not in the machine trace", "instance events"], [list(x) for x in joined.unjoined_top]))
+        missing = render_table(
+            Table(
+                ["host not in the machine trace", "instance events"], [list(x) for x in joined.unjoined_top]
+            )
+        )
         text += f"<details><summary>Hosts that join nothing (top {len(joined.unjoined_top)})</summary>{missing}</details>"
     return text + table
 
@@ -232,10 +263,12 @@ def _value(value: Any, depth: int = 0) -> str:
             return "none"
         if all(isinstance(v, dict) for v in value):
             return _records(value)
-        return esc(", ".join(str(v) for v in value[:20]) + (f" … ({len(value)} in all)" if len(value) > 20 else ""))
+        return esc(
+            ", ".join(str(v) for v in value[:20]) + (f" … ({len(value)} in all)" if len(value) > 20 else "")
+        )
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return _number(value)
-    return esc(value)
+    return "—" if value is None else esc(value)
 
 
 def _records(records: List[Dict[str, Any]], head: int = 4, tail: int = 3) -> str:
@@ -286,7 +319,7 @@ def render_page(
         "<nav>" + "".join(nav) + "</nav>",
         '<section id="summary"><h2>Summary</h2>',
         summary_table(traces, machines, instances),
-        "<h3 style=\"margin-top:18px\">Worth a look</h3>",
+        '<h3 style="margin-top:18px">Worth a look</h3>',
         render_checks(checks(traces, machines, instances, joined)),
         "</section>",
     ]

@@ -21,8 +21,10 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 from ..errors import MissingDependencyError
 from .aggregate import (
     DAY,
+    MONDAY,
     NO_RACK,
     US,
+    WEEK,
     InstanceSummary,
     JoinSummary,
     MachineSummary,
@@ -104,7 +106,10 @@ def _figure(
         figure = Figure(figsize=(WIDTH, height))
         axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0].tolist()
         figure.subplots_adjust(
-            left=left / WIDTH, right=1 - right / WIDTH, top=1 - top / height, bottom=bottom / height,
+            left=left / WIDTH,
+            right=1 - right / WIDTH,
+            top=1 - top / height,
+            bottom=bottom / height,
             hspace=gap * rows / max(height - top - bottom, 0.5),
         )
         yield figure, axes
@@ -181,7 +186,7 @@ def _stack(axis: Any, x: Sequence[float], layers: Sequence[Tuple[str, Sequence[f
     axis.set_ylim(bottom=0)
 
 
-def _palette(n: int) -> List[str]:
+def _palette(n: int) -> List[Any]:
     _, _, _ = matplotlib_modules()
     from matplotlib import colormaps
 
@@ -261,7 +266,11 @@ def hosts_by_state(summary: MachineSummary) -> Plot:
     with _figure("hosts", 5.4, rows=2, right=LEGEND, top=0.35, gap=0.55) as (figure, (top, bottom)):
         x = _dates(bottom, summary.grid)
         for axis, state in ((top, "enabled"), (bottom, "disabled")):
-            layers = [(rack_label(r, summary.rack_key), series[state][r], colors[r]) for r in racks if r in series[state]]
+            layers = [
+                (rack_label(r, summary.rack_key), series[state][r], colors[r])
+                for r in racks
+                if r in series[state]
+            ]
             if layers:
                 _stack(axis, x, layers)
             axis.set_ylabel("hosts")
@@ -273,12 +282,16 @@ def hosts_by_state(summary: MachineSummary) -> Plot:
                    bbox_to_anchor=(1.01, 1.0), ncol=1 if len(handles) <= 14 else 2, title="stacked by")  # fmt: skip
         bottom.set_xlabel("time (UTC)")
         svg = _svg(figure, "hosts", title)
-    columns = ["time (UTC)", "enabled", "disabled"] + [f"{rack_label(r, summary.rack_key)} (alive)" for r in racks[:20]]
+    columns = ["time (UTC)", "enabled", "disabled"] + [
+        f"{rack_label(r, summary.rack_key)} (alive)" for r in racks[:20]
+    ]
     rows = []
     for i, t in enumerate(summary.grid):
         enabled = sum(v[i] for v in series["enabled"].values())
         disabled = sum(v[i] for v in series["disabled"].values())
-        per_rack = [series["enabled"].get(r, [0] * n)[i] + series["disabled"].get(r, [0] * n)[i] for r in racks[:20]]
+        per_rack = [
+            series["enabled"].get(r, [0] * n)[i] + series["disabled"].get(r, [0] * n)[i] for r in racks[:20]
+        ]
         rows.append([iso(t), enabled, disabled, *per_rack])
     rows, note = _limit_rows(rows, "instants")
     step = "hour" if summary.grid_step < DAY else "day" if summary.grid_step == DAY else "week"
@@ -295,7 +308,11 @@ def capacity(summary: MachineSummary) -> Plot:
         return _empty("capacity", title, "The machine trace has no events.")
     if summary.site != "vm":
         return _node_types(summary, title)
-    panels = [("vcpus", "vCPUs", 1.0), ("memory_mb", "RAM (GiB)", 1 / 1024), ("disk_gb", "disk (TB)", 1 / 1000)]
+    panels = [
+        ("vcpus", "vCPUs", 1.0),
+        ("memory_mb", "RAM (GiB)", 1 / 1024),
+        ("disk_gb", "disk (TB)", 1 / 1000),
+    ]
     with _figure("capacity", 6.4, rows=3, right=LEGEND, top=0.2, gap=0.3) as (figure, axes):
         x = _dates(axes[-1], summary.grid)
         for axis, (name, label, scale) in zip(axes, panels):
@@ -361,7 +378,7 @@ def machine_events_per_week(summary: MachineSummary) -> Plot:
         _legend(axis, len(kinds), "event")
         svg = _svg(figure, "machine-weeks", title)
     rows = [
-        [iso(w)[:10], *(summary.per_week[k][i] for k in kinds), sum(summary.per_week[k][i] for k in kinds)]  # type: ignore[index]
+        [_day(w), *(summary.per_week[k][i] for k in kinds), sum(summary.per_week[k][i] for k in kinds)]
         for i, w in enumerate(summary.weeks)
     ]
     rows, note = _limit_rows(rows, "weeks")
@@ -380,7 +397,10 @@ def host_timeline(summary: MachineSummary) -> Plot:
     start = summary.grid[0]
     end = max(summary.grid[-1], summary.end or summary.grid[-1])
     height = min(max(2.4, 0.9 + 0.085 * len(hosts)), 40.0)
-    with _figure("timeline", height, left=1.9 if len(hosts) <= 40 else 1.1, right=LEGEND) as (figure, (axis,)):
+    with _figure("timeline", height, left=1.9 if len(hosts) <= 40 else 1.1, right=LEGEND) as (
+        figure,
+        (axis,),
+    ):
         _dates(axis, [start, end])
         boxes: Dict[str, List[List[Tuple[float, float]]]] = {s: [] for s in STATE_COLORS}
         for row, history in enumerate(hosts):
@@ -398,7 +418,9 @@ def host_timeline(summary: MachineSummary) -> Plot:
         racks = [summary.rack_of(h.segments[0].properties) if h.segments else NO_RACK for h in hosts]
         if len(hosts) <= 40:
             axis.set_yticks(range(len(hosts)))
-            axis.set_yticklabels([f"{short(h.host, 10)}  {rack_label(r, summary.rack_key)}" for h, r in zip(hosts, racks)])
+            axis.set_yticklabels(
+                [f"{short(h.host, 10)}  {rack_label(r, summary.rack_key)}" for h, r in zip(hosts, racks)]
+            )
         else:
             starts = [i for i, r in enumerate(racks) if i == 0 or r != racks[i - 1]]
             bounds = [*starts, len(racks)]
@@ -418,9 +440,21 @@ def host_timeline(summary: MachineSummary) -> Plot:
         last = history.segments[-1].state if history.segments else ""
         rows.append([history.host, rack, iso(history.created), states.count("disabled"), states.count("deleted"),
                      history.recreated, last])  # fmt: skip
-    columns = ["host", summary.rack_key or "rack", "first CREATE", "spans disabled", "deletions", "re-created", "state at end"]
+    columns = [
+        "host",
+        summary.rack_key or "rack",
+        "first CREATE",
+        "spans disabled",
+        "deletions",
+        "re-created",
+        "state at end",
+    ]
     rows, note = _limit_rows(rows, "hosts")
-    shown = f"{len(hosts)} of {len(summary.hosts)} hosts" if len(hosts) < len(summary.hosts) else f"all {len(hosts)} hosts"
+    shown = (
+        f"{len(hosts)} of {len(summary.hosts)} hosts"
+        if len(hosts) < len(summary.hosts)
+        else f"all {len(hosts)} hosts"
+    )
     caption = f"One strip per host ({shown}): enabled, disabled / in maintenance, deleted; blank before its first CREATE."
     return Plot("timeline", title, svg, caption, Table(columns, rows, note))
 
@@ -440,8 +474,16 @@ def instances_alive(summary: InstanceSummary) -> Plot:
     with _figure("alive", 3.2) as (figure, (axis,)):
         x = _dates(axis, summary.grid)
         keep = _changes([summary.alive])
-        axis.fill_between([x[i] for i in keep], [summary.alive[i] for i in keep], step="post", color="#8ecae6", linewidth=0)
-        axis.step([x[i] for i in keep], [summary.alive[i] for i in keep], where="post", color="#023047", linewidth=1.2)
+        axis.fill_between(
+            [x[i] for i in keep], [summary.alive[i] for i in keep], step="post", color="#8ecae6", linewidth=0
+        )
+        axis.step(
+            [x[i] for i in keep],
+            [summary.alive[i] for i in keep],
+            where="post",
+            color="#023047",
+            linewidth=1.2,
+        )
         axis.set_ylim(bottom=0)
         axis.set_ylabel("instances")
         axis.set_xlabel("time (UTC)")
@@ -477,7 +519,7 @@ def instance_events_per_day(summary: InstanceSummary) -> Plot:
         _legend(axis, len(layers), "event")
         svg = _svg(figure, "instance-days", title)
     rows = [
-        [iso(d)[:10], *(values[i] for _, values in layers), sum(v[i] for v in summary.per_day.values())]  # type: ignore[index]
+        [_day(d), *(values[i] for _, values in layers), sum(v[i] for v in summary.per_day.values())]
         for i, d in enumerate(summary.days)
     ]
     rows, note = _limit_rows(rows, "days")
@@ -502,23 +544,20 @@ def durations(summary: InstanceSummary) -> Plot:
             if not nonzero:
                 continue
             lo, hi = nonzero[0], nonzero[-1] + 1
-            axis.stairs(ys[lo:hi], xs[lo : hi + 1], color=color, linewidth=1.4, label=f"{name} ({sum(counts):,})")
-        axis.set_xscale("log")
-        axis.set_yscale("log")
-        from matplotlib.ticker import NullFormatter
-
-        axis.xaxis.set_minor_formatter(NullFormatter())
-        axis.yaxis.set_minor_formatter(NullFormatter())
-        axis.set_xlabel("duration (seconds, log scale; 5 bins per decade)")
+            axis.stairs(
+                ys[lo:hi], xs[lo : hi + 1], color=color, linewidth=1.4, label=f"{name} ({sum(counts):,})"
+            )
+        _log_axes(axis)
+        axis.set_xlabel("duration (log scale; 5 bins per decade)")
         axis.set_ylabel("events per bin (log scale)")
         _legend(axis, len(top), "event (events)")
         svg = _svg(figure, "durations", title)
     rows = []
     for name in summary.event_names:
-        counts = summary.durations.get(name)
-        if not counts:
+        bins = summary.durations.get(name)
+        if not bins:
             continue
-        rows.append([name, sum(counts), counts[0], _seconds(summary.quantile(name, 0.5)),
+        rows.append([name, sum(bins), bins[0], _seconds(summary.quantile(name, 0.5)),
                      _seconds(summary.quantile(name, 0.9)), _seconds(summary.quantile(name, 0.99))])  # fmt: skip
     caption = (
         "Durations (FINISH_TIME − START_TIME) in log-spaced bins; durations under 1 ms (0 s included) are not "
@@ -526,6 +565,41 @@ def durations(summary: InstanceSummary) -> Plot:
     )
     columns = ["event", "events with a duration", "under 1 ms", "median ≤ (s)", "90 % ≤ (s)", "99 % ≤ (s)"]
     return Plot("durations", title, svg, caption, Table(columns, rows))
+
+
+def _day(value: int) -> str:
+    return str(iso(value))[:10]
+
+
+#: Tick marks of the duration axis: (seconds, label).
+DURATION_TICKS = [(0.001, "1 ms"), (0.01, "10 ms"), (0.1, "0.1 s"), (1, "1 s"), (10, "10 s"), (60, "1 min"),
+                  (600, "10 min"), (3600, "1 h"), (6 * 3600, "6 h"), (86400, "1 d"), (10 * 86400, "10 d"),
+                  (100 * 86400, "100 d")]  # fmt: skip
+
+
+def _log_axes(axis: Any) -> None:
+    """Log scales labelled in plain text: durations as "10 s", "1 h"; counts as "100", "10k" (matplotlib's
+    default log labels go through its TeX-like parser, a second per figure)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullLocator
+
+    axis.set_xscale("log")
+    axis.set_yscale("log")
+    low, high = axis.get_xlim()
+    ticks = [(v, label) for v, label in DURATION_TICKS if low <= v <= high] or DURATION_TICKS[3:6]
+    axis.xaxis.set_major_locator(FixedLocator([v for v, _ in ticks]))
+    labels = dict(ticks)
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: labels.get(v, "")))
+    axis.xaxis.set_minor_locator(NullLocator())  # minor ticks: dozens of artists each, no information
+    axis.yaxis.set_major_locator(LogLocator(base=10))
+    axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _count_label(v)))
+    axis.yaxis.set_minor_locator(NullLocator())
+
+
+def _count_label(value: float) -> str:
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
 
 
 def _seconds(value: Optional[float]) -> Any:
@@ -539,23 +613,50 @@ def error_rate(summary: InstanceSummary) -> Plot:
     if not summary.days:
         return _empty("errors", title, "The instance trace has no events with a start time.")
     rates = [e / n * 100 if n else None for e, n in zip(summary.errors_per_day, summary.results_per_day)]
-    with _figure("errors", 3.0) as (figure, (axis,)):
+    weekly = len(summary.days) > 60
+    with _figure("errors", 3.0, right=LEGEND if weekly else 0.3) as (figure, (axis,)):
         x = _dates(axis, [d + DAY // 2 for d in summary.days])
         pairs = [(a, r) for a, r in zip(x, rates) if r is not None]
         if pairs:
-            axis.plot([a for a, _ in pairs], [r for _, r in pairs], color="#c1121f", linewidth=1.0,
-                      marker="." if len(pairs) < 120 else None, markersize=4)  # fmt: skip
+            axis.plot([a for a, _ in pairs], [r for _, r in pairs], color="#e5989b" if weekly else "#c1121f",
+                      linewidth=0.7 if weekly else 1.0, marker="." if len(pairs) < 120 else None, markersize=4,
+                      label="per day")  # fmt: skip
+        if weekly:
+            # per week (Monday to Monday): a day's noise averaged out, from the same counts
+            weeks: Dict[int, List[int]] = {}
+            for day, n, e in zip(summary.days, summary.results_per_day, summary.errors_per_day):
+                week = (day - MONDAY) // WEEK * WEEK + MONDAY
+                totals = weeks.setdefault(week, [0, 0])
+                totals[0] += n
+                totals[1] += e
+            points = [((w + WEEK / 2) / DAY, e / n * 100) for w, (n, e) in sorted(weeks.items()) if n]
+            axis.plot(
+                [p for p, _ in points],
+                [r for _, r in points],
+                color="#9d0208",
+                linewidth=1.6,
+                label="per week",
+            )
+            _legend(axis, 2)
         axis.set_ylim(bottom=0)
         axis.set_ylabel("events with RESULT Error (%)")
-        axis.set_xlabel("day (UTC, by start time)")
+        axis.set_xlabel("time (UTC, by start time)")
         svg = _svg(figure, "errors", title)
     rows = [
-        [iso(d)[:10], n, e, f"{r:.2f}" if r is not None else ""]  # type: ignore[index]
+        [_day(d), n, e, f"{r:.2f}" if r is not None else ""]
         for d, n, e, r in zip(summary.days, summary.results_per_day, summary.errors_per_day, rates)
     ]
     rows, note = _limit_rows(rows, "days")
-    caption = "Per day: events whose RESULT is Error, among the events with a RESULT (empty results left out)."
-    return Plot("errors", title, svg, caption, Table(["day", "events with a result", "errors", "error rate (%)"], rows, note))
+    caption = "Events whose RESULT is Error, among the events with a RESULT (empty results left out)" + (
+        ", per day and per week (Monday to Monday)." if weekly else ", per day."
+    )
+    return Plot(
+        "errors",
+        title,
+        svg,
+        caption,
+        Table(["day", "events with a result", "errors", "error rate (%)"], rows, note),
+    )
 
 
 def projects(summary: InstanceSummary, n: int = 20) -> Plot:
@@ -598,7 +699,10 @@ def join(summary: JoinSummary) -> Plot:
         axis.grid(axis="y", visible=False)
         axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
         svg = _svg(figure, "join", title)
-    rows = [[label, value, f"{value / summary.events * 100:.2f}" if summary.events else ""] for label, value, _ in parts]
+    rows = [
+        [label, value, f"{value / summary.events * 100:.2f}" if summary.events else ""]
+        for label, value, _ in parts
+    ]
     caption = {
         "same": "Both traces were masked with the same key (equal fingerprints): every host should join.",
         "different": "The traces were masked with different keys (or methods): hosts cannot join.",
