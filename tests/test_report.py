@@ -403,7 +403,7 @@ def test_page_is_self_contained_with_titled_plots_units_and_tables(both_report):
         units = {
             "hosts": ["hosts", "time (UTC)"], "capacity": ["vCPUs", "RAM (GiB)", "disk (TB)"],
             "machine-weeks": ["events per week"], "timeline": ["time (UTC)"], "alive": ["instances"],
-            "instance-days": ["events per day"], "durations": ["duration (seconds"], "errors": ["(%)"],
+            "instance-days": ["events per day"], "durations": ["duration (log scale", "1 s", "1 min"], "errors": ["(%)"],
             "projects": ["events"], "join": ["instance events"],
         }[key]  # fmt: skip
         for unit in units:
