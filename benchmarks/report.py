@@ -14,6 +14,9 @@ file (in the page cache after the first run):
 * ``pyarrow.csv.open_csv`` over the whole file (pyarrow's streaming reader: bounded memory, as ours);
 * ``starcompactor report TRACE -o … --json …`` — ours: read, aggregate, plot, write.
 
+With ``--formats csv,parquet``, the same trace as Parquet (our writer's schema, converted once with pyarrow and
+cached beside it) is timed too, against ``pyarrow.parquet.read_table`` of the whole file.
+
 Ratios are ours / baseline, per round; the table gives each round and the medians.
 """
 
@@ -41,6 +44,27 @@ STREAM_CSV = (
 )
 
 
+TO_PARQUET = """
+import json, sys, pyarrow as pa, pyarrow.csv as c, pyarrow.parquet as pq
+source, target = sys.argv[1], sys.argv[2]
+ts, f, s = pa.timestamp("s"), pa.float64(), pa.string()
+schema = pa.schema([("INSTANCE_UUID", s), ("EVENT", s), ("START_TIME", ts), ("START_SEC", f), ("FINISH_TIME", ts),
+    ("FINISH_SEC", f), ("EVENT_DURATION", f), ("RESULT", s), ("INSTANCE_NAME", s), ("USER_ID", s), ("PROJECT_ID", s),
+    ("HOST_NAME (PHYSICAL)", s), ("PROPERTIES", s)])
+convert = c.ConvertOptions(column_types=dict(zip(schema.names, schema.types)), strings_can_be_null=True)
+with pq.ParquetWriter(target + ".tmp", schema) as out:
+    for batch in c.open_csv(source, read_options=c.ReadOptions(block_size=64 << 20), convert_options=convert):
+        out.write_batch(batch.select(schema.names).cast(schema))
+manifest = json.load(open(source + ".manifest.json"))
+manifest["format"] = "parquet"
+json.dump(manifest, open(target + ".manifest.json", "w"), indent=2)
+import os; os.replace(target + ".tmp", target)
+"""
+READ_PARQUET = (
+    "import sys, pyarrow.parquet as pq; print(pq.read_table(sys.argv[1]).num_rows, file=sys.stderr)"
+)
+
+
 def run(argv: Sequence[str]) -> Tuple[float, float]:
     """Wall seconds and peak RSS (MB) of one command."""
     start = time.perf_counter()
@@ -57,6 +81,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", default="10000000", help="comma-separated trace sizes (events)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--formats", default="csv", help="csv, parquet or csv,parquet (default csv)")
     args = parser.parse_args()
     from _trace_gen import trace_path
 
@@ -69,6 +94,11 @@ def main() -> None:
             subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
         size = trace.stat().st_size
         print(f"\n{events:,} events, {size / 1e9:.2f} GB: {trace}", flush=True)
+        formats = args.formats.split(",")
+        if "parquet" in formats:
+            summary.append(parquet_rounds(trace, events, args.rounds))
+        if "csv" not in formats:
+            continue
         rows = []
         with tempfile.TemporaryDirectory(prefix="report-bench-") as tmp:
             page, numbers = Path(tmp) / "report.html", Path(tmp) / "report.json"
@@ -105,6 +135,39 @@ def main() -> None:
     print()
     for line in summary:
         print(line)
+
+
+def parquet_rounds(trace: Path, events: int, rounds: int) -> str:
+    """The same trace as Parquet: the report against pyarrow reading the whole file."""
+    target = trace.with_suffix(".parquet")
+    if not target.exists():
+        print(f"converting to {target} …", flush=True)
+        subprocess.run([sys.executable, "-c", TO_PARQUET, str(trace), str(target)], check=True)
+    size = target.stat().st_size
+    print(f"\n{events:,} events as Parquet, {size / 1e9:.2f} GB: {target}", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="report-bench-") as tmp:
+        ours = [
+            sys.executable,
+            "-m",
+            "starcompactor",
+            "report",
+            str(target),
+            "-o",
+            str(Path(tmp) / "r.html"),
+            "-q",
+        ]
+        for round_ in range(1, rounds + 1):
+            base = run([sys.executable, "-c", READ_PARQUET, str(target)])
+            mine = run(ours)
+            rows.append((base, mine))
+            print(f"round {round_}: read_table {base[0]:.1f} s ({base[1]:.0f} MB); report {mine[0]:.1f} s "
+                  f"({mine[1]:.0f} MB): {mine[0] / base[0]:.2f} x", flush=True)  # fmt: skip
+    return (
+        f"{events:,} events as Parquet ({size / 1e9:.2f} GB): report median "
+        f"{statistics.median(m[0] for _, m in rows):.1f} s, {statistics.median(m[0] / b[0] for b, m in rows):.2f} x "
+        f"pyarrow read_table; peak RSS {max(m[1] for _, m in rows):.0f} MB (read_table {max(b[1] for b, _ in rows):.0f} MB)"
+    )
 
 
 if __name__ == "__main__":

@@ -445,6 +445,16 @@ def test_page_stays_small_on_a_busy_year(tmp_path):
 # -- reading ----------------------------------------------------------------------------------------
 
 
+def test_parquet_row_groups_too_big_to_read_whole_are_read_in_batches(traces, monkeypatch):
+    from starcompactor.report import read
+
+    whole = summarize([str(traces("instance", "parquet"))]).instances
+    monkeypatch.setattr(read, "PARQUET_GROUP_ROWS", 2)
+    batched = summarize([str(traces("instance", "parquet"))]).instances
+    assert batched.to_json() == whole.to_json()
+    assert batched.alive_at(us(2024, 1, 3, 9, 30)) == 6
+
+
 def test_format_and_kind_are_told_by_the_file(traces, vm_csv):
     for fmt in FORMATS:
         trace = open_trace(str(traces("instance", fmt)))

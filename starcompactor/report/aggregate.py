@@ -6,8 +6,8 @@ Machines (small: one row per host change) are replayed per host into *segments* 
 one state (``enabled``, ``disabled`` i.e. created but not enabled / in maintenance, ``deleted``) with
 the host's properties — from which counts at any instant follow. Instances (tens of millions of rows)
 are counted a pyarrow table at a time with numpy: per day and event type, per duration bin, per
-project, per host; each instance keeps four numbers (first event, a creation step seen, first
-successful build, first successful terminate), so memory grows with instances, not events.
+project, per host; each instance keeps three numbers (a creation step seen, first successful build,
+first successful terminate), so memory grows with instances, not events.
 
 When an instance is alive (SPEC §1.3 events): from the finish of its first successful
 ``compute__do_build_and_run_instance`` to the finish of its first successful
@@ -600,9 +600,9 @@ class InstanceAggregator:
         self.totals = np.zeros(0, np.int64)
         self.first: Optional[int] = None
         self.last: Optional[int] = None
-        # per instance: first event start, creation step seen, first successful build, first successful terminate
+        # per instance (by position in ``known``): a creation step seen, first successful build, first
+        # successful terminate; rows wait in ``pending`` to be matched to instances a group at a time
         self.known: Any = None
-        self.first_seen = np.zeros(0, np.int64)
         self.created = np.zeros(0, bool)
         self.built = np.zeros(0, np.int64)
         self.gone = np.zeros(0, np.int64)
@@ -655,10 +655,11 @@ class InstanceAggregator:
         creation = self._lut(lambda name: name in CREATION_STEPS)[codes]
         build_ok = (codes == self.codes.get(BUILD, -1)) & is_success & (done != NO_TIME)
         gone_ok = (codes == self.codes.get(TERMINATE, -1)) & is_success & (done != NO_TIME)
+        offset = self.pending_rows
+        build_rows, gone_rows = np.flatnonzero(build_ok), np.flatnonzero(gone_ok)
         self.pending.append((
-            pc.fill_null(table.column("INSTANCE_UUID"), ""),
-            np.where(has_start, start, NEVER), creation,
-            np.where(build_ok, done, NEVER), np.where(gone_ok, done, NEVER),
+            pc.fill_null(table.column("INSTANCE_UUID"), ""), np.flatnonzero(creation) + offset,
+            build_rows + offset, done[build_rows], gone_rows + offset, done[gone_rows],
         ))  # fmt: skip
         self.pending_rows += n
         if self.pending_rows >= self.group_rows:
@@ -731,21 +732,17 @@ class InstanceAggregator:
             [c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks[len(before) :]]
         )
         size = len(self.known)
-        if size > len(self.first_seen):
-            grow = size - len(self.first_seen)
-            self.first_seen = np.concatenate([self.first_seen, np.full(grow, NEVER, np.int64)])
+        if size > len(self.created):
+            grow = size - len(self.created)
             self.created = np.concatenate([self.created, np.zeros(grow, bool)])
             self.built = np.concatenate([self.built, np.full(grow, NEVER, np.int64)])
             self.gone = np.concatenate([self.gone, np.full(grow, NEVER, np.int64)])
-        starts = np.concatenate([item[1] for item in self.pending])
-        creation = np.concatenate([item[2] for item in self.pending])
-        built = np.concatenate([item[3] for item in self.pending])
-        gone = np.concatenate([item[4] for item in self.pending])
-        np.minimum.at(self.first_seen, ids, starts)
+        creation, build_rows, build_times, gone_rows, gone_times = (
+            np.concatenate([item[k] for item in self.pending]) for k in range(1, 6)
+        )
         self.created[ids[creation]] = True
-        for target, values in ((self.built, built), (self.gone, gone)):
-            some = values != NEVER
-            np.minimum.at(target, ids[some], values[some])
+        np.minimum.at(self.built, ids[build_rows], build_times)
+        np.minimum.at(self.gone, ids[gone_rows], gone_times)
         self.pending = []
         self.pending_rows = 0
 

@@ -43,6 +43,7 @@ ul.checks li.warn { border-color: var(--warn); }
 ul.checks li.bad { border-color: var(--bad); }
 ul.checks li.ok { border-color: var(--ok); }
 table.kv > tbody > tr > td:first-child { color: var(--muted); white-space: nowrap; padding-right: 16px; }
+#manifests h3 { margin-top: 26px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12.5px; }
 """
 

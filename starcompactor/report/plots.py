@@ -320,7 +320,7 @@ def capacity(summary: MachineSummary) -> Plot:
             enabled = [v * scale for v in summary.capacity[f"{name}_enabled"]]
             keep = _changes([alive, enabled])
             axis.step([x[i] for i in keep], [alive[i] for i in keep], where="post", color="#264653",
-                      label="all hosts (enabled + in maintenance)", linewidth=1.4)  # fmt: skip
+                      label="all hosts", linewidth=1.4)  # fmt: skip
             axis.step([x[i] for i in keep], [enabled[i] for i in keep], where="post", color="#2a9d8f",
                       linestyle="--", label="enabled hosts", linewidth=1.2)  # fmt: skip
             axis.set_ylabel(label)
@@ -337,7 +337,10 @@ def capacity(summary: MachineSummary) -> Plot:
         for i, t in enumerate(summary.grid)
     ]  # fmt: skip
     rows, note = _limit_rows(rows, "instants")
-    caption = "Sum of vcpu_capability, memory_capability_mb and disk_capability_gb over the hosts alive at each instant."
+    caption = (
+        "Sum of vcpu_capability, memory_capability_mb and disk_capability_gb over the hosts alive at each "
+        "instant: all of them (enabled or in maintenance), and the enabled ones."
+    )
     return Plot("capacity", "Capacity over time", svg, caption, Table(columns, rows, note))
 
 
@@ -405,10 +408,15 @@ def host_timeline(summary: MachineSummary) -> Plot:
         boxes: Dict[str, List[List[Tuple[float, float]]]] = {s: [] for s in STATE_COLORS}
         for row, history in enumerate(hosts):
             y0, y1 = row - 0.4, row + 0.4
+            spans: List[List[Any]] = []  # [start, end, state], a change of properties alone is no new box
             for segment in history.segments:
-                a = segment.start / DAY
-                b = (segment.end if segment.end is not None else end) / DAY
-                boxes[segment.state].append([(a, y0), (b, y0), (b, y1), (a, y1)])
+                stop = segment.end if segment.end is not None else end
+                if spans and spans[-1][2] == segment.state and spans[-1][1] == segment.start:
+                    spans[-1][1] = stop
+                else:
+                    spans.append([segment.start, stop, segment.state])
+            for a, b, state in spans:
+                boxes[state].append([(a / DAY, y0), (b / DAY, y0), (b / DAY, y1), (a / DAY, y1)])
         for state, verts in boxes.items():
             if verts:
                 axis.add_collection(PolyCollection(verts, facecolors=STATE_COLORS[state], edgecolors="none"))
@@ -590,7 +598,9 @@ def _log_axes(axis: Any) -> None:
     labels = dict(ticks)
     axis.xaxis.set_major_formatter(FuncFormatter(lambda v, _: labels.get(v, "")))
     axis.xaxis.set_minor_locator(NullLocator())  # minor ticks: dozens of artists each, no information
-    axis.yaxis.set_major_locator(LogLocator(base=10))
+    low, high = axis.get_ylim()
+    few = high / max(low, 1e-9) <= 1000  # three decades or less: label 1, 2, 5, 10, 20, …
+    axis.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if few else (1.0,)))
     axis.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _count_label(v)))
     axis.yaxis.set_minor_locator(NullLocator())
 
@@ -677,7 +687,9 @@ def projects(summary: InstanceSummary, n: int = 20) -> Plot:
     total = summary.events or 1
     rows = [[i + 1, p or "(no project)", c, f"{c / total * 100:.2f}"] for i, (p, c) in enumerate(top)]
     others = summary.events - sum(c for _, c in top)
-    caption = f"{len(summary.projects):,} projects in all; the others hold {others:,} events."
+    caption = f"{len(summary.projects):,} projects in all" + (
+        f"; the others hold {others:,} events." if others else "."
+    )
     return Plot("projects", title, svg, caption, Table(["rank", "project", "events", "share (%)"], rows))
 
 
