@@ -74,7 +74,7 @@ def database_benchmark(events: int, work: Path, rounds: int = 3, worker_counts=(
         )
         print(f"generated {events:,} events in {time.perf_counter() - t:.1f} s", flush=True)
         server.sql(f"ANALYZE TABLE {DB}.instances, {DB}.instance_actions, {DB}.instance_actions_events")
-        from starcompactor.instances_db import build_query
+        from starcompactor.instances.db import build_query
 
         sql, _ = build_query(DB)
         key = work / "key"
