@@ -23,7 +23,7 @@ from ..events import InstanceEvent
 from ..registry import Registry
 from .atomic import atomic_output
 from .legacy import legacy_instance_row, legacy_machine_row
-from .lines import instance_line_formatter
+from .lines import csv_quoted_line, instance_line_formatter
 from .records import COLUMNS, instance_record, json_default, machine_record, properties_json
 
 
@@ -158,8 +158,7 @@ class CsvWriter(TraceWriter):
 
     def open(self, handle: IO[Any]) -> None:
         self._handle = handle
-        self._csv = csv.writer(handle, lineterminator="\n")
-        self._csv.writerow(self.columns)
+        handle.write(csv_quoted_line(list(self.columns)))
 
     def write_event(self, event: Any) -> None:
         if self.kind == "instance":
@@ -177,7 +176,7 @@ class CsvWriter(TraceWriter):
                 row.append(value.isoformat())
             else:
                 row.append(value)
-        self._csv.writerow(row)
+        self._handle.write(csv_quoted_line(row))
 
 
 class LegacyCsvWriter(TraceWriter):
