@@ -38,7 +38,7 @@ Token = Union[None, bytes, NumberLiteral, BinaryLiteral, BitLiteral]
 
 #: How many escapes one regular-expression match may step over. ``re`` keeps ~190 bytes of backtracking
 #: state per repetition of a group, so an unbounded ``(…)*`` over a string of 16 MB of ``\"`` costs 1.5 GB;
-#: bounded, a string with more escapes than this takes :func:`_string_end`'s loop instead (same result).
+#: bounded, a string with more escapes than this takes :func:`quoted_end`'s loop instead (same result).
 ESCAPES_PER_MATCH = 4096
 
 # The body of a quoted string, "unrolled loop" form: linear time, no catastrophic backtracking.
@@ -150,18 +150,23 @@ def unescape(raw: bytes) -> bytes:
     return b"".join(parts)
 
 
-def _string_end(data: bytes, pos: int, end: int) -> int:
+_DQ_PIECE = re.compile(_STR.replace(b"'", b'"'))
+
+
+def quoted_end(data: bytes, pos: int, end: int, quote: bytes = b"'") -> int:
     """Index of the quote closing the string whose body starts at ``data[pos]`` (-1: none before ``end``).
 
-    Steps over ESCAPES_PER_MATCH escapes per match, so any number of escapes costs bounded memory.
+    ``quote`` is ``'`` or ``"`` (a string in double quotes, outside ANSI_QUOTES). Steps over
+    ESCAPES_PER_MATCH escapes per match, so any number of escapes costs bounded memory.
     """
-    match = _STR_PIECE.match
+    match = _STR_PIECE.match if quote == b"'" else _DQ_PIECE.match
+    doubled = quote + quote
     while True:
         p = match(data, pos, end).end()  # type: ignore[union-attr]  # matches the empty string
         if p >= end:
             return -1
-        if data[p] == 0x27:  # "'"
-            if data.startswith(b"''", p):  # a doubled quote at a piece's edge: still inside
+        if data.startswith(quote, p):
+            if data.startswith(doubled, p):  # a doubled quote at a piece's edge: still inside
                 pos = p + 2
                 continue
             return p
@@ -175,7 +180,7 @@ def _long_string(data: bytes, pos: int, end: int) -> Optional[Tuple[Token, int, 
     m = _LONG_STRING.match(data, pos, end)
     if m is None:
         return None
-    close = _string_end(data, m.end(), end)
+    close = quoted_end(data, m.end(), end)
     if close < 0:
         return None
     sep = _SEP.match(data, close + 1, end)
@@ -242,3 +247,34 @@ def iter_rows(data: bytes, pos: int = 0, end: Optional[int] = None) -> Iterator[
         if m.group("c") == b";":
             return
         pos = m.end()
+
+
+#: How much of a VALUES list :func:`count_rows` splits at a time (bounds its list of pieces).
+_COUNT_WINDOW = 256 << 10
+
+
+def count_rows(data: bytes, pos: int = 0, end: Optional[int] = None) -> int:
+    """How many rows the VALUES list at ``data[pos:end]`` holds, without tokenizing a value.
+
+    Outside strings, a VALUES list has a ``(`` only where a row starts (mysqldump writes no function
+    calls there), so the count is the ``(`` outside quotes. With escaped backslashes and escaped quotes
+    dropped, quotes alternate in and out of strings (a doubled quote leaves and enters again), so every
+    other piece between quotes is outside. Raises :class:`TokenizeError` when the list does not close
+    its last string or row.
+    """
+    body = data[pos:end]
+    if b"\\" in body:
+        body = body.replace(b"\\\\", b"").replace(b"\\'", b"")
+    rows = 0
+    inside = False
+    for at in range(0, len(body), _COUNT_WINDOW):
+        parts = body[at : at + _COUNT_WINDOW].split(b"'")
+        outside = parts[1::2] if inside else parts[0::2]
+        rows += sum(part.count(b"(") for part in outside)
+        if len(parts) % 2 == 0:  # an odd number of quotes in this window
+            inside = not inside
+    if inside or not body.rstrip(b" \t\r\n;").endswith(b")"):
+        raise TokenizeError(
+            "the VALUES list does not end with a closed row", len(data) if end is None else end
+        )
+    return rows

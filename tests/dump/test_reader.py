@@ -25,6 +25,7 @@ from starcompactor.dump import DumpReader, read_info, read_rows
 from starcompactor.errors import (
     CorruptArchiveError,
     DumpError,
+    DumpSyntaxError,
     LineTooLongError,
     NotADumpError,
     TruncatedDumpError,
@@ -247,13 +248,25 @@ def test_line_over_the_bound():
     assert_rows(collect(reader), ["compute_nodes", "services"])
 
 
-def test_invalid_utf8_text_is_recoverable():
-    rows = list(read_rows(READER / "latin1.sql", [("sc_extra", "latin")]))
-    names = [row["name"] for _, _, row in rows]
-    assert [n.encode("utf-8", "surrogateescape") for n in names] == [
-        r["name"].encode("latin-1") for r in mrf.latin_rows()
-    ]
-    assert any("\udce9" in n for n in names)  # é (0xE9) kept as an escaped byte, not replaced
+def test_text_is_decoded_as_the_dump_says():
+    """``mariadb-dump --default-character-set=latin1`` writes ``SET NAMES latin1`` and latin1 bytes: read as
+    latin1, not as UTF-8 with the bytes escaped (before: 'caf\\udce9', which no output could encode)."""
+    reader = DumpReader(READER / "latin1.sql", [("sc_extra", "latin")])
+    names = [row["name"] for _, _, row in reader]
+    assert names == [r["name"] for r in mrf.latin_rows()]
+    assert reader.info.character_set == "latin1"
+
+
+def test_text_that_is_not_in_the_dumps_character_set_is_one_error():
+    """Invalid UTF-8 in a host name of a utf8mb4 dump: refused, naming the dump, the table and the column."""
+    data = single_dump()
+    bad = data.replace(b"'c01-01'", b"'c01-\xff01'", 1)
+    assert bad != data
+    with pytest.raises(DumpSyntaxError) as caught:
+        read_bytes(bad)
+    message = str(caught.value)
+    assert "\n" not in message and "mem.sql" in message and "`compute_nodes`" in message
+    assert re.search(r"column `(host|hypervisor_hostname)`: text that is not utf-8", message)
 
 
 def test_trigger_and_routine_bodies_are_not_data():
