@@ -198,12 +198,16 @@ class DumpInfo:
         return False
 
 
+#: The table of a request for every table of a database: ``(database, ALL_TABLES)``.
+ALL_TABLES = "*"
+
+
 class TableRequest:
     """The tables a read wants, and which of them are complete (so reading can stop).
 
     A database of ``None`` matches the table in any database, and a table of a database the dump never
     names (a single-database dump without ``USE``, e.g. ``--compact``) answers a request for that table
-    in any database.
+    in any database. A table of :data:`ALL_TABLES` (``"*"``) matches every table of its database.
     """
 
     def __init__(self, tables: Iterable[TableKey]) -> None:
@@ -223,6 +227,8 @@ class TableRequest:
             return (None, key[1])
         if key[0] is None and key[1] in self.by_table:
             return next(iter(self.by_table[key[1]]))
+        if ALL_TABLES in self.by_table and (key[0], ALL_TABLES) in self.wanted:
+            return (key[0], ALL_TABLES)
         return None
 
     def database_left(self, database: str) -> None:
@@ -884,4 +890,13 @@ def read_info(source: PathOrFile, *, name: Optional[str] = None) -> DumpInfo:
     return reader.info
 
 
-__all__ = ["DumpInfo", "DumpReader", "Row", "TableKey", "TableRequest", "read_info", "read_rows"]
+__all__ = [
+    "ALL_TABLES",
+    "DumpInfo",
+    "DumpReader",
+    "Row",
+    "TableKey",
+    "TableRequest",
+    "read_info",
+    "read_rows",
+]
