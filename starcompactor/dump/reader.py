@@ -24,6 +24,8 @@ import datetime as dt
 import logging
 import os
 import re
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import (
     Any,
@@ -60,7 +62,7 @@ from .schema import (
     row_builder,
 )
 from .stream import DecompressedStream, PathOrFile
-from .values import count_rows, iter_rows
+from .values import NumberLiteral, count_rows, iter_rows
 
 log = logging.getLogger(__name__)
 
@@ -250,6 +252,40 @@ class TableRequest:
         return self.can_stop and self.done >= self.wanted
 
 
+class _SeenKeys:
+    """The primary keys of a table met so far, to tell a repeated one.
+
+    mysqldump writes an InnoDB table in key order, so integer keys come ascending: those are kept in an
+    array (8 bytes each, searched by bisection), anything else in a set (~60 bytes each).
+    """
+
+    __slots__ = ("ascending", "others")
+
+    def __init__(self) -> None:
+        self.ascending = array("q")
+        self.others: Set[Any] = set()
+
+    def add(self, key: Any) -> bool:
+        """Remember ``key``; False when it was met before."""
+        if type(key) is NumberLiteral:
+            try:
+                k = int(key)
+                ascending = self.ascending
+                if not ascending or k > ascending[-1]:
+                    ascending.append(k)  # others are all below the last, so k is new
+                    return True
+                i = bisect_left(ascending, k)
+                if i < len(ascending) and ascending[i] == k:
+                    return False
+                key = k
+            except (ValueError, OverflowError):
+                pass
+        if key in self.others:
+            return False
+        self.others.add(key)
+        return True
+
+
 class _Plan:
     """How the rows of one INSERT become rows: the builder, and what filters them (cached per column list).
 
@@ -327,7 +363,7 @@ class DumpReader:
         self.request = TableRequest(self.tables)
         self.info = DumpInfo(path=self._name or "")
         self.schemas: Dict[TableKey, TableSchema] = {}
-        self._seen_keys: Dict[TableKey, Set[Any]] = {}
+        self._seen_keys: Dict[TableKey, _SeenKeys] = {}
 
     @property
     def wanted(self) -> Set[TableKey]:
@@ -750,7 +786,7 @@ class DumpReader:
                     try:
                         row = build(tokens)
                     except ValueError as exc:
-                        raise DumpSyntaxError(self.info.path, f"`{table}`: {exc}", b.base + start) from exc
+                        raise self._conversion_error(table, exc, start) from exc
                     yield db, table, row
             else:
                 for tokens in iter_rows(statement, values_offset):
@@ -760,13 +796,22 @@ class DumpReader:
                     try:
                         row = build(tokens)
                     except ValueError as exc:
-                        raise DumpSyntaxError(self.info.path, f"`{table}`: {exc}", b.base + start) from exc
+                        raise self._conversion_error(table, exc, start) from exc
                     yield db, table, row
         except TokenizeError as exc:
             self._bad_values(table, start, exc, unterminated)
         finally:
             if self.count_rows:
                 self.info.row_counts[key] = self.info.row_counts.get(key, 0) + counted
+
+    def _conversion_error(self, table: str, exc: ValueError, start: int) -> DumpSyntaxError:
+        detail = f"`{table}`: {exc}"
+        if self.info.character_set is None and isinstance(exc.__cause__, UnicodeDecodeError):
+            detail += (
+                " (this dump has no SET NAMES, so its text is taken as UTF-8; mariadb-dump --compatible=… "
+                "writes latin1 without saying so: dump again with --default-character-set=utf8mb4)"
+            )
+        return DumpSyntaxError(self.info.path, detail, self._b.base + start)
 
     def _bad_values(self, table: str, start: int, exc: TokenizeError, unterminated: bool) -> None:
         if unterminated:
@@ -792,8 +837,10 @@ class DumpReader:
             if max(plan.key) >= len(tokens):
                 return True  # the builder reports the short row
             pk = tokens[plan.key[0]] if len(plan.key) == 1 else tuple(tokens[i] for i in plan.key)
-            seen = self._seen_keys.setdefault(key, set())
-            if pk in seen:
+            seen = self._seen_keys.get(key)
+            if seen is None:
+                seen = self._seen_keys[key] = _SeenKeys()
+            if not seen.add(pk):
                 if replace:
                     raise DumpSyntaxError(
                         self.info.path,
@@ -803,7 +850,6 @@ class DumpReader:
                     )
                 self.info.duplicate_rows[key] = self.info.duplicate_rows.get(key, 0) + 1
                 return False
-            seen.add(pk)
         return True
 
     def _warn_dropped(self) -> None:

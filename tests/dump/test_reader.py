@@ -447,6 +447,10 @@ OPTION_SETS = [
     ["--single-transaction", "--quick", "--skip-dump-date"],
     ["--net-buffer-length=4096"],  # several INSERT statements per table
     ["--no-autocommit", "--extended-insert", "--order-by-primary"],
+    # names in double quotes, SQL_MODE='NO_AUTO_VALUE_ON_ZERO,ANSI' (before: every table looked absent)
+    # (mariadb-dump --compatible writes latin1 and no SET NAMES unless told: see the test below)
+    ["--compatible=ansi", "--default-character-set=utf8mb4"],
+    ["--compatible=ansi", "--default-character-set=utf8mb4", "--complete-insert", "--skip-extended-insert"],
 ]
 
 
@@ -464,6 +468,33 @@ def test_real_dumps(openstack, options):
     info = read_info(io.BytesIO(dump))
     assert info.databases == [names[db] for db in mrf.DATABASES]
     assert info.ended_cleanly is (None if "--skip-comments" in options else True)
+
+
+def test_real_ansi_dump_in_latin1_without_set_names_is_refused(openstack):
+    """mariadb-dump --compatible=ansi writes text in latin1 ('☃' already lost as '?') and no SET NAMES:
+    nothing in the dump says how to read it, so non-UTF-8 text is one error, not a guess."""
+    server, names = openstack
+    dump = server.dump(["--compatible=ansi", "--databases", names["sc_extra"]])
+    assert b"SET NAMES" not in dump and b'INSERT INTO "blobs"' in dump
+    blobs = (names["sc_extra"], "blobs")
+    with pytest.raises(DumpSyntaxError, match="no SET NAMES") as caught:
+        list(DumpReader(io.BytesIO(dump), [blobs], name="ansi.sql"))
+    assert "\n" not in str(caught.value) and "column `note`" in str(caught.value)
+    # columns without such text read
+    reader = DumpReader(io.BytesIO(dump), [blobs], columns={blobs: ("id", "seen")})
+    assert [row["id"] for _, _, row in reader] == [r["id"] for r in mrf.blob_rows()]
+
+
+@pytest.mark.parametrize("options", [[], ["--complete-insert"], ["--compact", "--complete-insert"]])
+def test_real_skip_quote_names(openstack, options):
+    """Bare names (mariadb-dump still quotes the ones a keyword needs). Before: zero rows, no error.
+    (Only nova: mariadb-dump itself fails on keystone's tables with this option.)"""
+    server, names = openstack
+    dump = server.dump(["--skip-quote-names", *options], [names["nova"]])
+    assert b"INSERT INTO compute_nodes" in dump
+    tables = [(names["nova"], "compute_nodes"), (names["nova"], "services")]
+    for variant in (dump, mrf.mysql8_style(dump)):
+        assert_rows(collect(DumpReader(io.BytesIO(variant), tables)), ["compute_nodes", "services"])
 
 
 def test_real_single_database_and_compact(openstack):
