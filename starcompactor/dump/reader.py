@@ -106,10 +106,8 @@ _CREATE_TABLE = re.compile(
 _CREATE_OTHER = re.compile(
     rb"CREATE[ ]+(?:DATABASE|SCHEMA|(?:OR[ ]+REPLACE[ ]+)?(?:TEMPORARY[ ]+)?TABLE)\b", re.I
 )
-_USE = re.compile(rb"USE[ ]+" + _IDENT + rb"[ ]*;")
-_LOCK = re.compile(
-    rb"LOCK TABLES[ ]+(?:" + _NAME + rb"[ ]*\.[ ]*)?" + _IDENT + rb"[ ]+(?:AS[ ]+\S+[ ]+)?WRITE"
-)
+_USE = re.compile(rb"USE[ ]+" + _IDENT)
+_LOCK = re.compile(rb"LOCK TABLES[ ]+(?:" + _NAME + rb"[ ]*\.[ ]*)?" + _IDENT)
 _CURRENT_DB = re.compile(rb"-- Current Database: " + _IDENT)
 _HOST_DB = re.compile(rb"-- Host: .*?Database: (\S+)")
 _TABLE_COMMENT = re.compile(
