@@ -12,7 +12,8 @@ import argparse
 import datetime as dt
 import json
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..dump import TableKey
 from ..dump.inspect import DumpSummary, database_tables, summarize
@@ -215,14 +216,23 @@ def render(report: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class InspectRequest:
+    """One ``inspect`` run, as the command line asked for it."""
+
+    dumps: Tuple[str, ...]
+    as_json: bool = False
+
+
 def handle(args: argparse.Namespace) -> int:
-    return run_inspect(args.dumps, as_json=args.json)
+    return run_inspect(InspectRequest(dumps=tuple(args.dumps), as_json=args.json))
 
 
-def run_inspect(paths: Sequence[str], *, as_json: bool = False) -> int:
+def run_inspect(request: InspectRequest) -> int:
     """Inspect each dump; 1 when any did not read to its end."""
     reports = []
-    for i, path in enumerate(paths):
+    as_json = request.as_json
+    for i, path in enumerate(request.dumps):
         report = inspect_dump(path)
         reports.append(report)
         if not as_json:
