@@ -13,6 +13,11 @@ where the bytes are, and it is skipped with a single ``bytes.find``:
 The reader stops as soon as every requested table has been read completely (the next statement belongs
 to something else), so ``nova.compute_nodes`` does not cost the decompression of what follows it.
 
+A dump is read right or refused in one line, never read as empty: names may be in backquotes, in double
+quotes (where the dump's SQL_MODE has ANSI_QUOTES) or bare, and a statement that starts like an INSERT
+but names no table it can read is an error; plain ``/* … */`` comments are skipped whole (``/*!…*/``
+ones are run by the server, so what they hold is read); text is decoded as the dump's ``SET NAMES`` says.
+
 Three parts: :class:`TableRequest` (which tables are wanted, which are complete), the byte window
 (:class:`~starcompactor.dump.buffer.DumpBuffer`) and :class:`DumpReader`, which dispatches on the first
 bytes of each line.
