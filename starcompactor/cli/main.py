@@ -15,7 +15,7 @@ from typing import Callable, List, Optional, Sequence
 
 from .._version import __version__
 from ..errors import StarCompactorError
-from . import instances, machines, report
+from . import inspect, instances, machines, report
 from .common import configure_logging
 
 log = logging.getLogger("starcompactor")
@@ -29,6 +29,7 @@ EXIT_INTERRUPTED = 130
 SUBCOMMANDS: List[Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], object]] = [
     machines.add_parser,
     instances.add_parser,
+    inspect.add_parser,
     report.add_parser,
 ]
 
