@@ -37,6 +37,18 @@ class MissingDependencyError(StarCompactorError):
         return f"{self.feature} needs the '{self.package}' package: pip install 'starcompactor[{self.extra}]'"
 
 
+class TraceReadError(StarCompactorError):
+    """A trace (or its manifest) cannot be read back: missing, not a trace, or a bad row."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(path, detail)
+        self.path = path
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.detail}"
+
+
 class NoBackupsError(StarCompactorError):
     """The backup directory holds no file the selection accepts."""
 

@@ -24,6 +24,7 @@ SAMPLES = [
     errors.DatabaseError("db.example:3306", "nova", "Access denied"),
     errors.ApiError("compute: 503"),
     errors.NoBackupsError("/backups: no backup files"),
+    errors.TraceReadError("machine_events.csv", "not a trace: no EVENT column"),
     errors.BadDumpError(
         "/backups/a.sql.gz", "/backups/a.sql.gz: truncated dump: ends early", "TruncatedDumpError"
     ),

@@ -21,7 +21,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import orjson
 
-from ..errors import MissingDependencyError, StarCompactorError
+from ..errors import MissingDependencyError, TraceReadError
 from ..traces import INSTANCE_COLUMNS, MACHINE_COLUMNS, manifest_path, supported_formats
 
 log = logging.getLogger(__name__)
@@ -39,18 +39,6 @@ INSTANCE_TYPES = {
     "START_TIME": "timestamp", "FINISH_TIME": "timestamp", "EVENT_DURATION": "float64", "START_SEC": "float64",
     "FINISH_SEC": "float64",
 }  # fmt: skip
-
-
-class TraceReadError(StarCompactorError):
-    """A trace (or its manifest) cannot be read: missing, not a trace, or a bad row."""
-
-    def __init__(self, path: str, detail: str) -> None:
-        self.path = path
-        self.detail = detail
-        super().__init__(path, detail)
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.detail}"
 
 
 @dataclass(frozen=True)
