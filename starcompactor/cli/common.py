@@ -63,7 +63,9 @@ class OutputOptions:
         key = load_key(self.key_file, legacy_salt=self.legacy_salt)
         if key.source.startswith("key file") and not self.key_file:
             print(
-                f"starcompactor: masking with the {key.source}; use the same key for the other trace so they join",
+                printable(
+                    f"starcompactor: masking with the {key.source}; use the same key for the other trace so they join"
+                ),
                 file=sys.stderr,
             )
         else:

@@ -53,8 +53,13 @@ def _conversions() -> Dict[Any, Any]:
     return conv
 
 
-def database_error(settings: DbSettings, database: Optional[str], exc: BaseException) -> DatabaseError:
-    """One line for any PyMySQL error: ``MySQL server …: database nova: Access denied … (MySQL error 1045)``."""
+def database_error(
+    settings: DbSettings, database: Optional[str], exc: BaseException, *, connecting: bool = False
+) -> DatabaseError:
+    """One line for any PyMySQL error: ``MySQL server …: database nova: Access denied … (MySQL error 1045)``.
+
+    ``connecting``: the error came before the login was done (a timeout then is the connect timeout's).
+    """
     args: Tuple[Any, ...] = tuple(getattr(exc, "args", ()))
     if len(args) >= 2 and isinstance(args[0], int):
         detail = f"{str(args[1]).splitlines()[0] if args[1] else type(exc).__name__} (MySQL error {args[0]})"
@@ -62,9 +67,9 @@ def database_error(settings: DbSettings, database: Optional[str], exc: BaseExcep
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "timed out" in detail:
         detail += (
-            f": the server sent nothing for {settings.read_timeout:g} s (--read-timeout)"
-            if "Lost connection" in detail
-            else f": no answer within {settings.connect_timeout:g} s (--connect-timeout)"
+            f": no answer within {settings.connect_timeout:g} s (--connect-timeout)"
+            if connecting
+            else f": the server sent nothing for {settings.read_timeout:g} s (--read-timeout)"
         )
     return DatabaseError(settings.server, database, detail)
 
@@ -256,7 +261,7 @@ def connect(settings: DbSettings, database: str, *, unbuffered: bool = True) -> 
     try:
         connection = _connection_class()(**kwargs)
     except pymysql.err.MySQLError as exc:
-        raise database_error(settings, database, exc) from None
+        raise database_error(settings, database, exc, connecting=True) from None
     connection._read_timeout = settings.read_timeout  # PyMySQL applies it to the socket on the next read
     return connection
 

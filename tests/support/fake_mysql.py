@@ -2,8 +2,8 @@
 when the server misbehaves: it greets, offers TLS or not, asks for ``mysql_clear_password`` through an
 auth switch, or stalls (before greeting, or when a SELECT arrives).
 
-It listens on 127.0.0.1 (a free port) or on a Unix socket, serves connections one after another in a
-thread, and records every byte a client sent it (after TLS, if TLS was used), so that a test can check
+It listens on 127.0.0.1 (a free port) or on a Unix socket, serves each connection in a thread of its
+own, and records every byte a client sent it (after TLS, if TLS was used), so that a test can check
 what reached the server: a password, a query. Run as a script (``python -m tests.support.fake_mysql
 --socket PATH``) it serves a socket in a process of its own, e.g. as another user.
 """
@@ -45,8 +45,10 @@ class Received:
 class FakeMySQL:
     """Start with :meth:`start`, stop with :meth:`stop`.
 
-    ``auth``: ``"ok"`` (any credentials are accepted) or ``"clear"`` (switch to ``mysql_clear_password``,
-    then accept). ``tls``: ``(certfile, keyfile)`` to offer TLS, else it is not offered. ``stall``:
+    ``auth``: ``"ok"`` (any credentials are accepted); ``"clear"``, ``"dialog"``, ``"sha256"`` (an auth
+    switch to ``mysql_clear_password``, PAM's ``dialog`` or ``sha256_password``, then accept);
+    ``"sha256-greeting"`` (the greeting names ``sha256_password``, then the same switch); ``"sha2-full"``
+    (the greeting names ``caching_sha2_password`` and the server asks for full authentication). ``tls``: ``(certfile, keyfile)`` to offer TLS, else it is not offered. ``stall``:
     ``"greeting"`` (never greet), ``"select"`` (never answer a SELECT) or None.
     """
 
@@ -113,16 +115,19 @@ class FakeMySQL:
             self._open.append(conn)
             record = Received()
             self.connections.append(record)
-            try:
-                self._session(conn, record)
-            except (OSError, ConnectionError, ssl.SSLError, IndexError, struct.error):
-                pass
-            finally:
-                if self.stall is None:
-                    try:
-                        conn.close()
-                    except OSError:
-                        pass
+            threading.Thread(target=self._serve_one, args=(conn, record), daemon=True).start()
+
+    def _serve_one(self, conn: socket.socket, record: Received) -> None:
+        try:
+            self._session(conn, record)
+        except (OSError, ConnectionError, ssl.SSLError, IndexError, struct.error):
+            pass
+        finally:
+            if self.stall is None:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
 
     def _wait(self) -> None:
         """Say nothing until the test ends (the connection stays open: a server that stopped talking)."""
@@ -144,10 +149,19 @@ class FakeMySQL:
             record.tls = True
             seq, payload = reader.read()
         seq += 1
-        if self.auth == "clear":
-            reader.send(seq, b"\xfemysql_clear_password\x00")
+        switch = _SWITCHES.get(self.auth)
+        if switch is not None:
+            reader.send(seq, switch)
             seq, payload = reader.read()
             seq += 1
+        elif self.auth == "sha2-full":
+            reader.send(seq, b"\x01\x04")  # caching_sha2_password: "full authentication needed"
+            seq, payload = reader.read()
+            seq += 1
+            if payload == b"\x02":  # the client asks for the server's public key
+                reader.send(seq, b"\x01-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n")
+                seq, payload = reader.read()
+                seq += 1
         reader.send(seq, _ok())
         while True:
             seq, payload = reader.read()
@@ -188,8 +202,21 @@ class FakeMySQL:
             + b"\x00" * 10
             + SALT[8:]
             + b"\x00"
-            + b"mysql_native_password\x00"
+            + _GREETING_PLUGINS.get(self.auth, b"mysql_native_password")
+            + b"\x00"
         )
+
+
+#: auth → the auth switch request sent after the client's login packet.
+_SWITCHES = {
+    "clear": b"\xfemysql_clear_password\x00",
+    "dialog": b"\xfedialog\x00\x05Password: ",  # PAM's prompt: last question, answer not echoed
+    "sha256": b"\xfesha256_password\x00" + SALT + b"\x00",
+    "sha256-greeting": b"\xfesha256_password\x00" + SALT + b"\x00",
+}
+
+#: auth → the plugin the greeting names (else mysql_native_password).
+_GREETING_PLUGINS = {"sha2-full": b"caching_sha2_password", "sha256-greeting": b"sha256_password"}
 
 
 def _ok() -> bytes:
