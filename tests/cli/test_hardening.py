@@ -23,7 +23,6 @@ import pytest
 from starcompactor.cli import main as cli_main
 from starcompactor.machines import make_machine_trace
 from starcompactor.mask import FINGERPRINT_SALT, MaskingKey, load_key
-from starcompactor.traces import atomic
 from tests.support.paths import REPO
 
 EXAMPLES = REPO / "examples" / "chameleon-kvm"
@@ -270,14 +269,14 @@ def test_a_crash_between_the_renames_never_pairs_the_old_manifest_with_the_new_t
     class Crash(BaseException):
         pass
 
-    commit = atomic.AtomicFile.commit
+    replace = os.replace
 
-    def crash_at_the_manifest(self):
-        if self.path.endswith(".manifest.json"):
+    def crash_at_the_manifest(source, target):  # the machine stops as the manifest is renamed
+        if str(target).endswith(".manifest.json"):
             raise Crash()
-        commit(self)
+        replace(source, target)
 
-    monkeypatch.setattr(atomic.AtomicFile, "commit", crash_at_the_manifest)
+    monkeypatch.setattr(os, "replace", crash_at_the_manifest)
     with pytest.raises(Crash):
         make_machine_trace(str(backups), str(out), fmt="jsonl")
     assert out.read_bytes() != old_trace  # the new trace is in place …
