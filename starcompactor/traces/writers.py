@@ -3,8 +3,8 @@
 Every writer streams records to a temporary file beside the output and renames it into place only when
 the whole trace was written (:mod:`starcompactor.traces.atomic`), so a failed run never leaves a
 half-written trace. With ``hold=True`` the rename waits for :func:`~starcompactor.traces.write_manifest`,
-which puts trace and manifest in place together. ``-`` writes to stdout. Writers are registered by format name in :data:`WRITERS`;
-a new format is one :class:`TraceWriter` subclass and one registration.
+which puts trace and manifest in place together. ``-`` writes to stdout. Writers are registered by format
+name in :data:`WRITERS`; a new format is one :class:`TraceWriter` subclass and one registration.
 """
 
 from __future__ import annotations
