@@ -179,36 +179,50 @@ def test_short_keys_and_key_files_others_can_read_are_warned_about(tmp_path, cap
 
 
 RACE = """
-import os, sys, time
+import multiprocessing, sys
 from pathlib import Path
 from starcompactor.mask import load_key
-go = Path(sys.argv[1])
-while not go.exists():
-    time.sleep(0.0005)
-print(load_key(environ={}, default_path=Path(sys.argv[2])).secret.decode())
+
+homes, keys, workers = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+barrier = multiprocessing.get_context("fork").Barrier(workers, timeout=20)
+
+
+def first_runs(worker):
+    out = []
+    for i in range(keys):
+        barrier.wait()  # every process looks for key file i at the same moment
+        out.append(load_key(environ={}, default_path=homes / str(i) / "masking.key").secret.decode())
+    (homes.parent / f"seen-{worker}").write_text(" ".join(out))
+
+
+processes = [multiprocessing.get_context("fork").Process(target=first_runs, args=(w,)) for w in range(workers)]
+for process in processes:
+    process.start()
+for process in processes:
+    process.join()
+sys.exit(max(process.exitcode for process in processes))
 """
 
 
-def test_two_first_runs_at_once_create_one_key(tmp_path):
-    """Processes started together, each finding no key file: one creates it, all use the same key."""
-    for round_ in range(4):
-        go, key = tmp_path / f"go{round_}", tmp_path / f"home{round_}" / "masking.key"
-        runs = [
-            subprocess.Popen(
-                [sys.executable, "-c", RACE, str(go), str(key)],
-                cwd=REPO,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for _ in range(6)
-        ]
-        go.touch()
-        results = [run.communicate(timeout=60) for run in runs]
-        assert all(run.returncode == 0 for run in runs), [err for _, err in results]
-        assert len({out for out, _ in results}) == 1
-        assert results[0][0].strip() == key.read_text().strip() and len(key.read_text().strip()) == 64
-        assert [p.name for p in key.parent.iterdir()] == ["masking.key"]
+def test_first_runs_at_once_create_one_key(tmp_path):
+    """Processes released together (a barrier per key file), each finding no key file: for each file, one
+    process creates it and all use the same key; none fails or reads a half-written file."""
+    homes, keys, workers = tmp_path / "homes", 200, 4
+    done = subprocess.run(
+        [sys.executable, "-c", RACE, str(homes), str(keys), str(workers)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-1000:]
+    seen = [(tmp_path / f"seen-{w}").read_text().split() for w in range(workers)]
+    assert all(len(keys_seen) == keys for keys_seen in seen)
+    for i in range(keys):
+        key_file = homes / str(i) / "masking.key"
+        assert {keys_seen[i] for keys_seen in seen} == {key_file.read_text().strip()}
+        assert [p.name for p in key_file.parent.iterdir()] == ["masking.key"]
 
 
 def test_no_key_and_an_unwritable_home_is_one_line(tmp_path, monkeypatch, capsys):
