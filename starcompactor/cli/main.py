@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from .._version import __version__
 from ..errors import StarCompactorError, printable
@@ -73,13 +73,28 @@ def _on_sigterm(main_pid: int) -> Callable[[int, Any], None]:
 
 
 def run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -> int:
-    """Parse ``argv`` with ``parser`` and run the chosen handler (``args.handler``)."""
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `… - | head` ends quietly
-    args = parser.parse_args(argv)
-    configure_logging(args)
-    main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm(os.getpid())) if main_thread else None
+    """Parse ``argv`` with ``parser`` and run the chosen handler (``args.handler``).
+
+    The signal handlers set for the run are put back afterwards, so that a program (or a test) calling
+    this in-process keeps its own.
+    """
+    previous: Dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        if hasattr(signal, "SIGPIPE"):
+            previous[signal.SIGPIPE] = signal.signal(
+                signal.SIGPIPE, signal.SIG_DFL
+            )  # `… - | head` ends quietly
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_sigterm(os.getpid()))
+    try:
+        args = parser.parse_args(argv)
+        configure_logging(args)
+        return _run(args)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args) or EXIT_OK)
     except StarCompactorError as exc:
@@ -98,9 +113,6 @@ def run(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]] = None) -
     except Terminated:
         print("starcompactor: terminated", file=sys.stderr)
         return EXIT_TERMINATED
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
 
 
 def _os_error(exc: OSError) -> str:

@@ -460,3 +460,10 @@ def test_settings_read_from_the_working_directory_are_said(tmp_path, capsys):
         == 0
     )
     assert "reading settings" not in capsys.readouterr().err  # named: nothing to say
+
+
+def test_a_run_in_process_leaves_the_callers_signal_handlers(tmp_path):
+    """SIGPIPE's default (for `… - | head`) and the SIGTERM handler hold for the run only."""
+    before = signal.getsignal(signal.SIGPIPE), signal.getsignal(signal.SIGTERM)
+    assert cli_main(machines("--backup-dir", str(EXAMPLES), str(tmp_path / "t.csv"))) == 0
+    assert (signal.getsignal(signal.SIGPIPE), signal.getsignal(signal.SIGTERM)) == before
