@@ -11,6 +11,7 @@ from starcompactor import errors
 SAMPLES = [
     errors.StarCompactorError("plain"),
     errors.ConfigError("starcompactor.config: bad"),
+    errors.OutputError("out.csv", "cannot write: No space left on device"),
     errors.MissingDependencyError("pyarrow", "parquet", "--format parquet"),
     errors.DumpError("a.sql.gz", "boom", 12),
     errors.UnknownCompressionError("a.zip", "zip archives are not supported"),

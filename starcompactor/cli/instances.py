@@ -39,6 +39,8 @@ class DatabaseOptions:
     password_prompt: bool = False
     nova_databases: Optional[str] = None
     default_user: Optional[str] = None  #: the user when neither flags nor option files name one
+    connect_timeout: Optional[float] = None  #: seconds (default: option files' connect-timeout, else 10)
+    read_timeout: Optional[float] = None  #: seconds without data before giving up (default 600)
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,18 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
         dest="password_prompt",
         action="store_true",
         help="ask for the password on the terminal (a password is never taken from argv)",
+    )
+    group.add_argument(
+        "--connect-timeout",
+        metavar="S",
+        type=float,
+        help="seconds to wait for the server to answer a connection (default: option files, else 10)",
+    )
+    group.add_argument(
+        "--read-timeout",
+        metavar="S",
+        type=float,
+        help="seconds the server may send nothing before the run stops (default 600)",
     )
     group.add_argument(
         "--nova-databases",
@@ -155,6 +169,8 @@ def database_options(args: argparse.Namespace, **overrides: Any) -> DatabaseOpti
         socket=args.db_socket,
         password_prompt=args.password_prompt,
         nova_databases=args.nova_databases,
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
     )
     values.update(overrides)
     return DatabaseOptions(**values)
@@ -197,6 +213,8 @@ def database_source(request: InstancesRequest, config: Config, *, password: Opti
         password=password,
         prompt=db.password_prompt,
         default_user=db.default_user,
+        connect_timeout=db.connect_timeout,
+        read_timeout=db.read_timeout,
     )
     databases = config.nova_databases
     if db.nova_databases:

@@ -310,6 +310,35 @@ class _Plan:
         self.row_end = row_end
 
 
+#: Magic numbers of files a backup directory might hold by mistake (said by name, never quoted).
+_KNOWN_KINDS = (
+    (b"\x7fELF", "an executable (ELF)"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"SQLite format 3", "an SQLite database"),
+    (b"-----BEGIN", "a PEM key or certificate"),
+    (b"PGDMP", "a PostgreSQL custom-format dump"),
+)
+
+
+def _kind_of(first_line: bytes) -> str:
+    """What a file that is not a dump looks like, in words: its content is never quoted, since it may be
+    anything (a secrets file, ``/proc/self/environ`` through a symbolic link)."""
+    for magic, kind in _KNOWN_KINDS:
+        if first_line.startswith(magic):
+            return kind
+    if b"\x00" in first_line:
+        return "binary data"
+    stripped = first_line.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        return "text starting like JSON"
+    if stripped[:1] == b"<":
+        return "text starting like HTML or XML"
+    return f"text, a first line of {len(first_line)} bytes"
+
+
 class DumpReader:
     """Iterate ``(database, table, row)`` for the requested tables of one dump.
 
@@ -507,9 +536,8 @@ class DumpReader:
             self.info.crlf = True
             self._nl = b"\r\n"
         stripped = first_line.lstrip(b" \t\r")
-        if b"\x00" in first_line or not stripped.upper().startswith(_FIRST_LINE_OK):
-            preview = first_line[:40].decode("utf-8", "replace")
-            raise NotADumpError(self.info.path, f"first line is not SQL: {preview!r}")
+        if b"\x00" in first_line or not stripped.startswith(_FIRST_LINE_OK):
+            raise NotADumpError(self.info.path, f"first line is not SQL ({_kind_of(first_line)})")
 
     # -- names, modes and settings ----------------------------------------------------------------
 

@@ -22,7 +22,8 @@ from ..events import MachineEvent
 from ..mask import Masker, mask_machine_events
 from ..parallel import map_ordered, open_executor
 from ..traces import Progress, ProgressCallback, TraceResult, base_manifest, open_writer, write_manifest
-from .backups import BackupFile, list_backups
+from ..traces.atomic import check_output
+from .backups import BackupFile, list_backups, refuse_output_among_inputs
 from .diff import machine_events, order_snapshots, sort_events
 from .snapshot import read_snapshot
 from .state import Snapshot, SnapshotSettings
@@ -50,6 +51,14 @@ def snapshot_or_failure(task: Tuple[BackupFile, SnapshotSettings]) -> Union[Snap
     except OSError as exc:
         return Failure(
             backup.uri, backup.name, f"{backup.uri}: cannot read: {exc.strerror or exc}", "OSError"
+        )
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with one dump is that dump's failure
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        return Failure(
+            backup.uri,
+            backup.name,
+            f"{backup.uri}: cannot read: {type(exc).__name__} {detail}".rstrip(),
+            type(exc).__name__,
         )
 
 
@@ -116,7 +125,9 @@ def make_machine_trace(
     masker = masker or Masker("none")
     check_instance_type(instance_type)
     regex = backup_file_regex or config.backup_file_regex
+    check_output(output)
     backups = list_backups(backup_dir, regex)
+    refuse_output_among_inputs(output, backup_dir)
     log.info("%d dump(s) in %s", len(backups), backup_dir)
     settings = SnapshotSettings.from_config(config, instance_type)
     snapshots, failures = read_snapshots(
@@ -133,12 +144,14 @@ def make_machine_trace(
     rack_key = "rack" if instance_type == "vm" else config.rack_property_name
     masked = mask_machine_events(events, masker, rack_key)
     masked = sort_events(masked)  # by the masked host: the file is sorted by its own columns
-    with open_writer(output, "machine", fmt, config.epoch, rack_key=rack_key) as writer:
+    private = masker.method == "none"
+    with open_writer(
+        output, "machine", fmt, config.epoch, rack_key=rack_key, hold=True, private=private
+    ) as writer:
         writer.write_all(masked)
     inputs = [
         {
             "name": s.name,
-            "uri": s.uri,
             "snapshot_time": s.time,
             "time_source": s.time_source,
             "size": s.size,
@@ -149,7 +162,7 @@ def make_machine_trace(
     extra: Dict[str, Any] = {
         "instance_type": instance_type,
         "backup_dir": backup_dir,
-        "skipped": [{"name": f.name, "uri": f.uri, "error": f.message} for f in failures],
+        "skipped": [{"name": f.name, "error": f.message.replace(f.uri, f.name)} for f in failures],
         "config": config.source,
     }
     manifest = base_manifest(
@@ -162,5 +175,5 @@ def make_machine_trace(
         extra=extra,
         inputs=inputs,
     )
-    manifest_file = write_manifest(output, manifest)
+    manifest_file = write_manifest(output, manifest, writer=writer)
     return MachineTraceResult(output, manifest_file, manifest, masked, snapshots, failures)
