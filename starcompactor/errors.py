@@ -10,6 +10,7 @@ exactly the constructor's arguments (each ``__init__`` passes them on to ``super
 
 from __future__ import annotations
 
+import re
 from typing import Any, Optional, Tuple
 
 
@@ -24,6 +25,18 @@ class ConfigError(StarCompactorError):
     """The configuration file or a command-line value is unusable."""
 
 
+class OutputError(StarCompactorError):
+    """A trace or its manifest cannot be written (missing directory, disk full, refused name …)."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(path, detail)
+        self.path = path
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.detail}"
+
+
 class MissingDependencyError(StarCompactorError):
     """An optional dependency is needed for the requested feature."""
 
@@ -35,6 +48,18 @@ class MissingDependencyError(StarCompactorError):
 
     def __str__(self) -> str:
         return f"{self.feature} needs the '{self.package}' package: pip install 'starcompactor[{self.extra}]'"
+
+
+class TraceReadError(StarCompactorError):
+    """A trace (or its manifest) cannot be read back: missing, not a trace, or a bad row."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(path, detail)
+        self.path = path
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.detail}"
 
 
 class NoBackupsError(StarCompactorError):
@@ -197,3 +222,46 @@ class AuditLogError(StarCompactorError):
     def __str__(self) -> str:
         table = f" table openstack_audit.{self.table}" if self.table else ""
         return f"{self.source}:{table}: {self.detail}"
+
+
+# -- what may be shown ----------------------------------------------------------------------------------
+
+#: ``scheme://userinfo@`` in a URI: the part that may hold an access key and its secret. As smart_open
+#: reads ``s3://ID:SECRET@bucket/key``, the secret runs to the first ``@`` and may hold ``/``.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)(?:[^/@\s:'\"]*:[^@\s'\"]*|[^/@\s'\"]*)@")
+
+#: Characters that would break a message into lines or steer a terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]")
+
+
+def redact(text: str) -> str:
+    """``text`` with the credentials of every URI in it replaced: ``s3://KEY:SECRET@b/k`` → ``s3://***@b/k``."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+def _escape_control(match: "re.Match[str]") -> str:
+    char = match.group(0)
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(char)
+    if named:
+        return named
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` made safe to print as one line of a message: credentials in URIs redacted, control
+    characters escaped (a file name holding a newline cannot forge another line), bytes that are not
+    UTF-8 (surrogate escapes from file names) shown as ``\\xNN``."""
+    text = _CONTROL.sub(_escape_control, redact(text))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = unescape_surrogates(text)
+    return text
+
+
+def unescape_surrogates(text: str) -> str:
+    """Surrogate escapes (the bytes of a name that were not UTF-8) as ``\\xNN``: valid UTF-8 text."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name made
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -6,6 +6,12 @@ first use create) a per-user key file rather than a random per-run salt that wou
 
 Host names and node uuids are low-entropy: anyone holding the key can re-identify them by hashing
 candidate names. Keep the key private and never publish it beside a trace.
+
+The manifest publishes a fingerprint of the key so that readers can tell whether two traces share one.
+It is derived with scrypt (memory-hard, :data:`FINGERPRINT_SCRYPT`) under a fixed public salt: equal keys
+still give equal fingerprints across traces, but testing a guessed key against a published fingerprint
+costs a scrypt run (a tenth of a second, 32 MiB) instead of one HMAC (microseconds). A short key is still
+weak: we warn about keys shorter than :data:`SHORT_KEY` bytes and key files that others can read.
 """
 
 from __future__ import annotations
@@ -16,11 +22,14 @@ import logging
 import os
 import re
 import secrets
+import stat
+import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
-from .errors import ConfigError
+from .errors import ConfigError, unescape_surrogates
 from .events import InstanceEvent, MachineEvent
 
 log = logging.getLogger(__name__)
@@ -28,6 +37,14 @@ log = logging.getLogger(__name__)
 METHODS = ("hmac-sha256", "sha2-salted", "sha1-raw", "none")
 DEFAULT_METHOD = "hmac-sha256"
 KEY_ENV = "STARCOMPACTOR_MASKING_KEY"
+
+#: The fingerprint's KDF: scrypt's cost parameters and its fixed, public salt (fixed so that equal keys
+#: give equal fingerprints in every trace). Changing any of them changes every fingerprint.
+FINGERPRINT_SALT = b"starcompactor key fingerprint v2"
+FINGERPRINT_SCRYPT = {"n": 1 << 15, "r": 8, "p": 1}
+
+#: Keys shorter than this many bytes are warned about (the key file made for you has 64).
+SHORT_KEY = 16
 
 
 def default_key_path() -> Path:
@@ -43,17 +60,29 @@ class MaskingKey:
     secret: bytes
     source: str
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """A public, non-reversible name of the key: two traces with equal fingerprints share a key."""
-        return hmac.new(self.secret, b"starcompactor key fingerprint v1", hashlib.sha256).hexdigest()[:16]
+        """A public name of the key, slow to test guesses against: equal fingerprints, equal keys."""
+        derived = hashlib.scrypt(
+            self.secret, salt=FINGERPRINT_SALT, maxmem=1 << 26, dklen=32, **FINGERPRINT_SCRYPT
+        )
+        return derived.hex()[:16]
 
 
 def _read_key_file(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            data = handle.read()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read masking key file: {exc.strerror or exc}") from exc
+    if stat.S_ISREG(mode) and mode & 0o077:
+        log.warning(
+            "%s: masking key file can be read by other users (mode %s): chmod 600 %s",
+            path,
+            oct(stat.S_IMODE(mode))[2:].zfill(4),
+            path,
+        )
     secret = data.rstrip(b"\r\n")
     if not secret:
         raise ConfigError(f"{path}: masking key file is empty")
@@ -61,13 +90,50 @@ def _read_key_file(path: Path) -> bytes:
 
 
 def create_key_file(path: Path) -> bytes:
-    """Write a new random key to ``path`` with mode 0600 (refusing to overwrite one)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """A new random key in ``path`` (mode 0600), or the key already there: never a half-written file.
+
+    The key is written to a temporary file beside ``path`` and linked to ``path`` only when whole; the
+    link fails if ``path`` exists, so of two first runs at once one creates the key and the other
+    reads it.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ConfigError(
+            f"{path}: cannot create the masking key file: {exc.strerror or exc} "
+            f"(give --hashed-masking-key-file or set ${KEY_ENV})"
+        ) from exc
     secret = secrets.token_hex(32).encode("ascii")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret + b"\n")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return _read_key_file(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the masking key file: {exc.strerror or exc}") from exc
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
     return secret
+
+
+def _checked(key: MaskingKey) -> MaskingKey:
+    if len(key.secret) < SHORT_KEY:
+        log.warning(
+            "the masking key from %s is only %d bytes: a short key can be guessed, and with it the "
+            "masked names; use a random key of at least %d bytes",
+            key.source,
+            len(key.secret),
+            SHORT_KEY,
+        )
+    return key
 
 
 def load_key(
@@ -80,21 +146,35 @@ def load_key(
     """Find the masking key: key file > ``$STARCOMPACTOR_MASKING_KEY`` > legacy salt > the user's key file.
 
     The user's key file is created (random, mode 0600) the first time; the caller should say which file
-    was used so that a later run can reuse it.
+    was used so that a later run can reuse it. Short keys and key files others can read are warned about.
     """
     env = os.environ if environ is None else environ
     if key_file:
         path = Path(key_file)
-        return MaskingKey(_read_key_file(path), f"key file {path}")
+        return _checked(MaskingKey(_read_key_file(path), f"key file {path}"))
     if env.get(KEY_ENV):
-        return MaskingKey(env[KEY_ENV].encode("utf-8"), f"environment variable {KEY_ENV}")
+        return _checked(
+            MaskingKey(env[KEY_ENV].encode("utf-8", "surrogateescape"), f"environment variable {KEY_ENV}")
+        )
     if legacy_salt is not None:
-        return MaskingKey(legacy_salt.encode("utf-8"), "--hashed-masking-salt")
+        return _checked(MaskingKey(legacy_salt.encode("utf-8", "surrogateescape"), "--hashed-masking-salt"))
     path = default_path or default_key_path()
     if path.exists():
-        return MaskingKey(_read_key_file(path), f"key file {path}")
+        return _checked(MaskingKey(_read_key_file(path), f"key file {path}"))
     secret = create_key_file(path)
     return MaskingKey(secret, f"key file {path} (created now)")
+
+
+def _shown(value: str) -> str:
+    """A value written in clear (method ``none``): bytes of it that were not UTF-8 in the input (surrogate
+    escapes) become ``\\xNN``, so that every output format can hold it."""
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return unescape_surrogates(value)
+    return value
 
 
 class _MaskCache(Dict[Optional[str], str]):
@@ -112,7 +192,7 @@ class _MaskCache(Dict[Optional[str], str]):
 
     def __missing__(self, value: str) -> str:
         hash_bytes = self._hash_bytes
-        masked = value if hash_bytes is None else hash_bytes(value.encode("utf-8", "surrogateescape"))
+        masked = _shown(value) if hash_bytes is None else hash_bytes(value.encode("utf-8", "surrogateescape"))
         if len(self) >= self._limit:
             self.clear()
             self.update({None: "", "": ""})
@@ -166,7 +246,7 @@ class Masker:
         if not value:
             return ""
         hash_bytes = self._hash
-        return value if hash_bytes is None else hash_bytes(value.encode("utf-8", "surrogateescape"))
+        return _shown(value) if hash_bytes is None else hash_bytes(value.encode("utf-8", "surrogateescape"))
 
     @property
     def table(self) -> Dict[Optional[str], str]:

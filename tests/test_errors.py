@@ -11,6 +11,7 @@ from starcompactor import errors
 SAMPLES = [
     errors.StarCompactorError("plain"),
     errors.ConfigError("starcompactor.config: bad"),
+    errors.OutputError("out.csv", "cannot write: No space left on device"),
     errors.MissingDependencyError("pyarrow", "parquet", "--format parquet"),
     errors.DumpError("a.sql.gz", "boom", 12),
     errors.UnknownCompressionError("a.zip", "zip archives are not supported"),
@@ -24,6 +25,7 @@ SAMPLES = [
     errors.DatabaseError("db.example:3306", "nova", "Access denied"),
     errors.ApiError("compute: 503"),
     errors.NoBackupsError("/backups: no backup files"),
+    errors.TraceReadError("machine_events.csv", "not a trace: no EVENT column"),
     errors.BadDumpError(
         "/backups/a.sql.gz", "/backups/a.sql.gz: truncated dump: ends early", "TruncatedDumpError"
     ),

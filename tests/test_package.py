@@ -29,6 +29,7 @@ def test_import_pulls_in_no_heavy_dependency():
         ["-m", "starcompactor", "--help"],
         ["-m", "starcompactor", "machines", "--help"],
         ["-m", "starcompactor", "instances", "--help"],
+        ["-m", "starcompactor", "inspect", "--help"],
         ["-m", "starcompactor.machine_event_dump", "--help"],
         ["-m", "starcompactor.instance_event_db_dump", "--help"],
         ["-m", "starcompactor.instance_event_api_dump", "--help"],

@@ -13,7 +13,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ..config import INSTANCE_TYPES, Config, load_config
+from ..config import DEFAULT_FILE, INSTANCE_TYPES, Config, load_config
+from ..errors import printable
 from ..mask import DEFAULT_METHOD, METHODS, Masker, load_key
 from ..times import parse_time
 from ..traces import default_output, supported_formats
@@ -38,6 +39,13 @@ class OutputOptions:
     def resolve_config(self) -> Config:
         """The settings file (``--config``, else ./starcompactor.config, else defaults), then flags."""
         config = load_config(self.config)
+        if not self.config and config.source != "built-in defaults":
+            # found by being in the working directory, not by being named: say so, and name it as found
+            config.source = f"./{DEFAULT_FILE}"
+            print(
+                f"starcompactor: reading settings from {config.source} (the working directory)",
+                file=sys.stderr,
+            )
         if self.epoch:
             config.epoch = parse_time(self.epoch, "--epoch")
         return config
@@ -55,7 +63,9 @@ class OutputOptions:
         key = load_key(self.key_file, legacy_salt=self.legacy_salt)
         if key.source.startswith("key file") and not self.key_file:
             print(
-                f"starcompactor: masking with the {key.source}; use the same key for the other trace so they join",
+                printable(
+                    f"starcompactor: masking with the {key.source}; use the same key for the other trace so they join"
+                ),
                 file=sys.stderr,
             )
         else:
@@ -170,6 +180,13 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
         pass
 
 
+class _OneLine(logging.Formatter):
+    """Each message on one line, credentials in URIs redacted (a traceback, with --debug, follows as is)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+
 def configure_logging(args: argparse.Namespace) -> None:
     """The library's messages on stderr: ``-q`` errors only, ``-v`` info, ``--debug`` everything."""
     level = args.loglevel or (logging.ERROR if args.quiet else logging.WARNING)
@@ -177,7 +194,7 @@ def configure_logging(args: argparse.Namespace) -> None:
     for handler in [h for h in logger.handlers if isinstance(h, _Stderr)]:
         logger.removeHandler(handler)
     handler = _Stderr()
-    handler.setFormatter(logging.Formatter("starcompactor: %(levelname)s: %(message)s"))
+    handler.setFormatter(_OneLine("starcompactor: %(levelname)s: %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

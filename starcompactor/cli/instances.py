@@ -39,6 +39,8 @@ class DatabaseOptions:
     password_prompt: bool = False
     nova_databases: Optional[str] = None
     default_user: Optional[str] = None  #: the user when neither flags nor option files name one
+    connect_timeout: Optional[float] = None  #: seconds (default: option files' connect-timeout, else 10)
+    read_timeout: Optional[float] = None  #: seconds without data before giving up (default 600)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,18 @@ def add_connection_arguments(group: Any) -> None:
         dest="password_prompt",
         action="store_true",
         help="ask for the password on the terminal (a password is never taken from argv)",
+    )
+    group.add_argument(
+        "--connect-timeout",
+        metavar="S",
+        type=float,
+        help="seconds to wait for the server to answer a connection (default: option files, else 10)",
+    )
+    group.add_argument(
+        "--read-timeout",
+        metavar="S",
+        type=float,
+        help="seconds the server may send nothing before the run stops (default 600)",
     )
 
 
@@ -222,6 +236,8 @@ def database_options(args: argparse.Namespace, **overrides: Any) -> DatabaseOpti
         socket=args.db_socket,
         password_prompt=args.password_prompt,
         nova_databases=getattr(args, "nova_databases", None),
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
     )
     values.update(overrides)
     return DatabaseOptions(**values)
@@ -242,6 +258,8 @@ def server_settings(db: DatabaseOptions, *, password: Optional[str] = None) -> A
         password=password,
         prompt=db.password_prompt,
         default_user=db.default_user,
+        connect_timeout=db.connect_timeout,
+        read_timeout=db.read_timeout,
     )
 
 

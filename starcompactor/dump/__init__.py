@@ -2,8 +2,9 @@
 
 ``stream`` opens anything smart_open opens and undoes its compression (sniffed from magic bytes);
 ``buffer`` is the byte window the reader slides over the dump; ``reader`` walks statements and keeps the
-rows of the requested tables (:class:`DumpReader`); ``values`` tokenizes VALUES lists; ``schema`` reads
-``CREATE TABLE`` and types the values by column type.
+rows of the requested tables (:class:`DumpReader`); ``values`` tokenizes VALUES lists (and counts rows
+without tokenizing); ``schema`` reads ``CREATE TABLE`` and types the values by column type; ``inspect``
+summarizes a whole dump (versions, tables, row counts) for ``starcompactor inspect``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,11 @@ where the bytes are, and it is skipped with a single ``bytes.find``:
 The reader stops as soon as every requested table has been read completely (the next statement belongs
 to something else), so ``nova.compute_nodes`` does not cost the decompression of what follows it.
 
+A dump is read right or refused in one line, never read as empty: names may be in backquotes, in double
+quotes (where the dump's SQL_MODE has ANSI_QUOTES) or bare, and a statement that starts like an INSERT
+but names no table it can read is an error; plain ``/* … */`` comments are skipped whole (``/*!…*/``
+ones are run by the server, so what they hold is read); text is decoded as the dump's ``SET NAMES`` says.
+
 Three parts: :class:`TableRequest` (which tables are wanted, which are complete), the byte window
 (:class:`~starcompactor.dump.buffer.DumpBuffer`) and :class:`DumpReader`, which dispatches on the first
 bytes of each line.
@@ -24,6 +29,8 @@ import datetime as dt
 import logging
 import os
 import re
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import (
     Any,
@@ -50,9 +57,17 @@ from ..errors import (
 )
 from ..times import parse_time_zone
 from .buffer import DumpBuffer
-from .schema import UNKNOWN_TYPE, Column, TableSchema, parse_create_table, row_builder
+from .schema import (
+    UNKNOWN_TYPE,
+    Column,
+    TableSchema,
+    codec_for,
+    converter_for,
+    parse_create_table,
+    row_builder,
+)
 from .stream import DecompressedStream, PathOrFile
-from .values import iter_rows
+from .values import NumberLiteral, count_rows, iter_rows
 
 log = logging.getLogger(__name__)
 
@@ -68,29 +83,58 @@ _HEAD_WINDOW = 64 << 10
 #: How much of the first line is looked at to tell a dump from something else.
 _START_WINDOW = 4096
 
-_IDENT = rb"`((?:[^`]|``)+)`"
-_INSERT_HEAD = re.compile(
-    rb"(?:INSERT(?:[ ]+(?:IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*|REPLACE(?:[ ]+(?:LOW_PRIORITY|DELAYED))*)"
-    rb"[ ]+INTO[ ]+(?:"
-    + _IDENT
-    + rb"\.)?"
-    + _IDENT
-    + rb"[ ]*(?:\((?P<cols>(?:`(?:[^`]|``)*`|[^)`])*)\))?[ \t\r\n]*VALUES[ \t\r\n]*",
+#: A name: in backquotes, in double quotes (the dump's SQL_MODE has ANSI_QUOTES: ``--compatible=ansi``)
+#: or bare (``--skip-quote-names``, and mariadb-dump's ``row_start, row_end`` of ``--dump-history``).
+_NAME = rb'(?:`(?:[^`]|``)+`|"(?:[^"]|"")+"|[0-9A-Za-z_$\x80-\xff]+)'
+_IDENT = rb"(" + _NAME + rb")"
+_INSERT_INTO = re.compile(
+    rb"(?:INSERT(?:[ ]+(?:IGNORE|LOW_PRIORITY|DELAYED|HIGH_PRIORITY))*|(?P<replace>REPLACE)(?:[ ]+(?:LOW_PRIORITY|DELAYED))*)"
+    rb"[ ]+INTO[ ]+(?:(?P<db>" + _NAME + rb")[ ]*\.[ ]*)?(?P<table>" + _NAME + rb")",
     re.IGNORECASE,
 )
-_COLUMN_NAME = re.compile(rb"`((?:[^`]|``)*)`")
-_CREATE_TABLE = re.compile(rb"CREATE[ ]+(?:TEMPORARY[ ]+)?TABLE[ ]+(?:IF[ ]+NOT[ ]+EXISTS[ ]+)?" + _IDENT)
+_INSERT_REST = re.compile(
+    rb"[ \t\r\n]*(?:\((?P<cols>[ \t\r\n]*"
+    + _NAME
+    + rb"(?:[ \t\r\n]*,[ \t\r\n]*"
+    + _NAME
+    + rb")*[ \t\r\n]*)\))?"
+    rb"[ \t\r\n]*VALUES?[ \t\r\n]*",
+    re.IGNORECASE,
+)
+_INSERT_WORD = re.compile(rb"(?:INSERT|REPLACE)\b", re.IGNORECASE)
+_COLUMN_NAME = re.compile(_NAME)
+_CREATE_TABLE = re.compile(
+    rb"CREATE[ ]+(?:OR[ ]+REPLACE[ ]+)?(?:TEMPORARY[ ]+)?TABLE[ ]+(?:IF[ ]+NOT[ ]+EXISTS[ ]+)?"
+    rb"(?:" + _NAME + rb"[ ]*\.[ ]*)?" + _IDENT,
+    re.IGNORECASE,
+)
+_CREATE_OTHER = re.compile(
+    rb"CREATE[ ]+(?:DATABASE|SCHEMA|(?:OR[ ]+REPLACE[ ]+)?(?:TEMPORARY[ ]+)?TABLE)\b", re.I
+)
 _USE = re.compile(rb"USE[ ]+" + _IDENT)
-_LOCK = re.compile(rb"LOCK TABLES[ ]+" + _IDENT)
+_LOCK = re.compile(rb"LOCK TABLES[ ]+(?:" + _NAME + rb"[ ]*\.[ ]*)?" + _IDENT)
 _CURRENT_DB = re.compile(rb"-- Current Database: " + _IDENT)
 _HOST_DB = re.compile(rb"-- Host: .*?Database: (\S+)")
 _TABLE_COMMENT = re.compile(
-    rb"-- (?:Table structure|Dumping data|Temporary table structure) for (?:table|view) " + _IDENT
+    rb"-- (?:Table structure|Dumping data|Temporary table structure|Temporary view structure) for "
+    rb"(?:table|view) " + _IDENT
 )
 _HEADER = re.compile(rb"-- (MySQL|MariaDB) dump ([\d.]+)\s+Distrib ([^\s,]+)")
 _SERVER_VERSION = re.compile(rb"-- Server version\s+(\S+)")
 _COMPLETED = re.compile(rb"-- Dump completed(?: on (\d{4}-\d{2}-\d{2})\s+(\d{1,2}):(\d{2}):(\d{2}))?")
 _TIME_ZONE = re.compile(rb"SET TIME_ZONE='([^']*)'")
+#: ``@saved = @@SQL_MODE`` (saves the mode), ``SQL_MODE = '…'`` (sets it), ``SQL_MODE = @saved`` (restores).
+_SQL_MODE = re.compile(
+    rb"@(?P<save>\w+)[ ]*=[ ]*@@(?:SESSION\.)?SQL_MODE\b"
+    rb"|(?<![@\w.])SQL_MODE[ ]*=[ ]*(?:'(?P<mode>[^']*)'|@(?P<restore>\w+))",
+    re.IGNORECASE,
+)
+_SET_NAMES = re.compile(rb"SET[ ]+NAMES[ ]+'?(\w+)", re.IGNORECASE)
+#: SQL modes under which a double-quoted word is a name, not a string (ANSI and the combinations with it).
+_ANSI_QUOTES_MODES = frozenset({"ANSI_QUOTES", "ANSI", "DB2", "MAXDB", "MSSQL", "ORACLE", "POSTGRESQL"})
+#: A MariaDB ``row_end`` at or after this is the current version of a row (its maximum is 2038-01-19
+#: 03:14:07.999999 UTC, or 2106-02-07 with 64-bit timestamps); a day of slack for a zone written as is.
+_CURRENT_ROW_END = dt.datetime(2038, 1, 18)
 _FIRST_LINE_OK = (
     b"--",
     b"/*",
@@ -113,7 +157,12 @@ _FIRST_LINE_OK = (
 
 
 def _ident(raw: bytes) -> str:
-    return raw.replace(b"``", b"`").decode("utf-8", "surrogateescape")
+    """The name a quoted or bare identifier stands for."""
+    if raw[:1] == b"`":
+        raw = raw[1:-1].replace(b"``", b"`")
+    elif raw[:1] == b'"':
+        raw = raw[1:-1].replace(b'""', b'"')
+    return raw.decode("utf-8", "surrogateescape")
 
 
 @dataclass
@@ -132,8 +181,16 @@ class DumpInfo:
     stopped_early: bool = False  #: reading stopped once the requested tables were read
     time_zone: Optional[str] = None  #: the dump's ``SET TIME_ZONE`` value
     crlf: bool = False
+    sql_mode: Optional[str] = None  #: the dump's ``SET SQL_MODE`` (the first one that sets it)
+    character_set: Optional[str] = None  #: the dump's ``SET NAMES`` (how its text is encoded)
     databases: List[str] = field(default_factory=list)
     tables: List[TableKey] = field(default_factory=list)
+    #: rows per table, when the reader counts them (``count_rows=True``)
+    row_counts: Dict[TableKey, int] = field(default_factory=dict)
+    #: rows of requested tables left out because their primary key repeats an earlier row's
+    duplicate_rows: Dict[TableKey, int] = field(default_factory=dict)
+    #: past versions left out of requested system-versioned tables (``--dump-history``)
+    history_rows: Dict[TableKey, int] = field(default_factory=dict)
     bytes_read: int = 0  #: decompressed bytes consumed
 
     @property
@@ -146,12 +203,16 @@ class DumpInfo:
         return False
 
 
+#: The table of a request for every table of a database: ``(database, ALL_TABLES)``.
+ALL_TABLES = "*"
+
+
 class TableRequest:
     """The tables a read wants, and which of them are complete (so reading can stop).
 
     A database of ``None`` matches the table in any database, and a table of a database the dump never
     names (a single-database dump without ``USE``, e.g. ``--compact``) answers a request for that table
-    in any database.
+    in any database. A table of :data:`ALL_TABLES` (``"*"``) matches every table of its database.
     """
 
     def __init__(self, tables: Iterable[TableKey]) -> None:
@@ -171,6 +232,8 @@ class TableRequest:
             return (None, key[1])
         if key[0] is None and key[1] in self.by_table:
             return next(iter(self.by_table[key[1]]))
+        if ALL_TABLES in self.by_table and (key[0], ALL_TABLES) in self.wanted:
+            return (key[0], ALL_TABLES)
         return None
 
     def database_left(self, database: str) -> None:
@@ -192,6 +255,90 @@ class TableRequest:
         return self.can_stop and self.done >= self.wanted
 
 
+class _SeenKeys:
+    """The primary keys of a table met so far, to tell a repeated one.
+
+    mysqldump writes an InnoDB table in key order, so integer keys come ascending: those are kept in an
+    array (8 bytes each, searched by bisection), anything else in a set (~60 bytes each).
+    """
+
+    __slots__ = ("ascending", "others")
+
+    def __init__(self) -> None:
+        self.ascending = array("q")
+        self.others: Set[Any] = set()
+
+    def add(self, key: Any) -> bool:
+        """Remember ``key``; False when it was met before."""
+        if type(key) is NumberLiteral:
+            try:
+                k = int(key)
+                ascending = self.ascending
+                if not ascending or k > ascending[-1]:
+                    ascending.append(k)  # others are all below the last, so k is new
+                    return True
+                i = bisect_left(ascending, k)
+                if i < len(ascending) and ascending[i] == k:
+                    return False
+                key = k
+            except (ValueError, OverflowError):
+                pass
+        if key in self.others:
+            return False
+        self.others.add(key)
+        return True
+
+
+class _Plan:
+    """How the rows of one INSERT become rows: the builder, and what filters them (cached per column list).
+
+    ``key`` holds the token indexes of the primary key (empty: rows are not checked for repeats);
+    ``row_end`` the index and converter of a system-versioned table's ``row_end`` (past versions are
+    left out).
+    """
+
+    __slots__ = ("build", "key", "row_end")
+
+    def __init__(
+        self,
+        build: Callable[[List[Any]], Row],
+        key: Tuple[int, ...] = (),
+        row_end: Optional[Tuple[int, Callable[[Any], Any]]] = None,
+    ) -> None:
+        self.build = build
+        self.key = key
+        self.row_end = row_end
+
+
+#: Magic numbers of files a backup directory might hold by mistake (said by name, never quoted).
+_KNOWN_KINDS = (
+    (b"\x7fELF", "an executable (ELF)"),
+    (b"%PDF", "a PDF document"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"SQLite format 3", "an SQLite database"),
+    (b"-----BEGIN", "a PEM key or certificate"),
+    (b"PGDMP", "a PostgreSQL custom-format dump"),
+)
+
+
+def _kind_of(first_line: bytes) -> str:
+    """What a file that is not a dump looks like, in words: its content is never quoted, since it may be
+    anything (a secrets file, ``/proc/self/environ`` through a symbolic link)."""
+    for magic, kind in _KNOWN_KINDS:
+        if first_line.startswith(magic):
+            return kind
+    if b"\x00" in first_line:
+        return "binary data"
+    stripped = first_line.lstrip()
+    if stripped[:1] in (b"{", b"["):
+        return "text starting like JSON"
+    if stripped[:1] == b"<":
+        return "text starting like HTML or XML"
+    return f"text, a first line of {len(first_line)} bytes"
+
+
 class DumpReader:
     """Iterate ``(database, table, row)`` for the requested tables of one dump.
 
@@ -203,6 +350,12 @@ class DumpReader:
     After iteration, :attr:`info` describes the dump and :attr:`schemas` the requested tables found.
     Iterating again reads the dump again from the start (a path or URI is opened anew); a reader over a
     file object can be iterated once, and a second iteration raises :class:`RuntimeError`.
+
+    Rows are what a restore of the dump holds: a row whose primary key repeats an earlier row's of the
+    same table is left out with a warning (the restore keeps the first and fails the later INSERT), and
+    of a system-versioned table dumped with its history only the current version of each row is given.
+    With ``count_rows``, every INSERT of every table is counted (without tokenizing its values) into
+    ``info.row_counts``, for :mod:`starcompactor.dump.inspect`.
     """
 
     def __init__(
@@ -218,6 +371,7 @@ class DumpReader:
         time_zone: Optional[dt.tzinfo] = dt.timezone.utc,
         transport_params: Optional[Dict[str, Any]] = None,
         columns: Optional[Mapping[TableKey, Collection[str]]] = None,
+        count_rows: bool = False,
     ) -> None:
         self.source = source
         self.tables = tuple(tables)
@@ -227,8 +381,9 @@ class DumpReader:
         #: naming a zone we cannot resolve); None leaves them as written
         self.default_time_zone = time_zone
         self.transport_params = transport_params
-        self._builders: Dict[Any, Callable[[List[Any]], Row]] = {}
-        self.stop_early = stop_early
+        self._plans: Dict[Any, _Plan] = {}
+        self.stop_early = stop_early and not count_rows
+        self.count_rows = count_rows
         self.chunk_size = chunk_size
         self.max_statement_bytes = max_statement_bytes
         self.on_progress = on_progress
@@ -240,6 +395,7 @@ class DumpReader:
         self.request = TableRequest(self.tables)
         self.info = DumpInfo(path=self._name or "")
         self.schemas: Dict[TableKey, TableSchema] = {}
+        self._seen_keys: Dict[TableKey, _SeenKeys] = {}
 
     @property
     def wanted(self) -> Set[TableKey]:
@@ -270,6 +426,8 @@ class DumpReader:
                 yield from self._run()
             except TokenizeError as exc:
                 raise DumpSyntaxError(stream.name, str(exc)) from exc
+            finally:
+                self._warn_dropped()
 
     # -- main loop --------------------------------------------------------------------------------
 
@@ -278,6 +436,10 @@ class DumpReader:
         self._table: Optional[TableKey] = None  # the table whose structure/data we are in
         self._zone: Optional[dt.tzinfo] = self.default_time_zone
         self._nl = b"\n"
+        #: the SQL mode in force (None: the dump has not said), and the ones saved in variables
+        self._mode: Optional[FrozenSet[str]] = None
+        self._saved_modes: Dict[str, Optional[FrozenSet[str]]] = {}
+        self._codec: Optional[str] = "utf-8"
         info = self.info
         b = self._b
         self._check_start()
@@ -290,12 +452,17 @@ class DumpReader:
                 if len(b.buf) - start < _HEAD_WINDOW:
                     b.ensure(_HEAD_WINDOW)
                     start = b.pos
-                m = _INSERT_HEAD.match(b.buf, start, start + _HEAD_WINDOW)
+                m = _INSERT_INTO.match(b.buf, start, start + _HEAD_WINDOW)
                 if m is not None:
                     yield from self._insert(m)
                     if self._finished():
                         break
                     continue
+                if _INSERT_WORD.match(b.buf, start):
+                    self._unreadable_insert(start)
+            elif first == b" " or first == b"\t":
+                b.pos += 1  # an indented line: look at it from its first word
+                continue
             line_end = b.line_end()
             start = b.pos
             line = b.buf[start:line_end].rstrip(b"\r")
@@ -304,30 +471,33 @@ class DumpReader:
                 continue
             if first == b"-":
                 self._comment(line)
-            elif first == b"C" and line.startswith(b"CREATE"):
+            elif first == b"C" or first == b"c":
                 self._create(line, start)
             elif first == b"U" and line.startswith(b"USE "):
                 m = _USE.match(line)
-                if m:
-                    self._set_database(_ident(m.group(1)))
+                if m is None:
+                    raise DumpSyntaxError(info.path, f"cannot read the database name of {_preview(line)}")
+                self._set_database(self._name_of(m.group(1), line))
             elif first == b"L" and line.startswith(b"LOCK TABLES"):
                 m = _LOCK.match(line)
-                if m:
-                    key = self._key(_ident(m.group(1)))
-                    self._enter_table(key)
-                    if self.request.answers(key) is None:
-                        self._skip_locked_data()
+                if m is None:
+                    raise DumpSyntaxError(info.path, f"cannot read the table name of {_preview(line)}")
+                key = self._key(self._name_of(m.group(1), line))
+                self._enter_table(key)
+                if self.request.answers(key) is None and not self.count_rows:
+                    self._skip_locked_data()
             elif first == b"U" and line.startswith(b"UNLOCK TABLES"):
                 self._leave_table()
             elif first == b"/":
-                if line.startswith(b"/*!40000 ALTER TABLE") and b"ENABLE KEYS" in line:
-                    self._leave_table()
-                elif b"SET TIME_ZONE=" in line:
-                    m = _TIME_ZONE.search(line)
-                    if m and not m.group(1).startswith(b"@"):
-                        info.time_zone = m.group(1).decode("ascii", "replace")
-                        zone = parse_time_zone(info.time_zone)
-                        self._zone = zone if zone is not None else self.default_time_zone
+                if line.startswith(b"/*!") or line.startswith(b"/*M!"):
+                    if line.startswith(b"/*!40000 ALTER TABLE") and b"ENABLE KEYS" in line:
+                        self._leave_table()
+                    else:
+                        self._settings(line)
+                elif line.startswith(b"/*"):
+                    self._skip_comment(start, line)
+            elif first == b"S" or first == b"s":
+                self._settings(line)
             elif first == b"D" and line.startswith(b"DELIMITER") and line.split()[1:2] != [b";"]:
                 self._leave_table()
                 delimiter = line.split()[1] if len(line.split()) > 1 else b";;"
@@ -367,8 +537,72 @@ class DumpReader:
             self._nl = b"\r\n"
         stripped = first_line.lstrip(b" \t\r")
         if b"\x00" in first_line or not stripped.startswith(_FIRST_LINE_OK):
-            preview = first_line[:40].decode("utf-8", "replace")
-            raise NotADumpError(self.info.path, f"first line is not SQL: {preview!r}")
+            raise NotADumpError(self.info.path, f"first line is not SQL ({_kind_of(first_line)})")
+
+    # -- names, modes and settings ----------------------------------------------------------------
+
+    @property
+    def _ansi_quotes(self) -> bool:
+        """Double quotes enclose names: the SQL mode says so, or the dump never set one (``--compact``)."""
+        return self._mode is None or not self._mode.isdisjoint(_ANSI_QUOTES_MODES)
+
+    def _name_of(self, raw: bytes, statement: bytes) -> str:
+        """The name ``raw`` stands for; a double-quoted one only where double quotes enclose names."""
+        if raw[:1] == b'"' and not self._ansi_quotes:
+            raise DumpSyntaxError(
+                self.info.path,
+                f"{_preview(statement)} names {_ident(raw)!r} in double quotes, but the dump's SQL_MODE "
+                f"({','.join(sorted(self._mode or ())) or 'empty'}) has no ANSI_QUOTES: there it would be a string",
+                self._b.offset,
+            )
+        return _ident(raw)
+
+    def _settings(self, line: bytes) -> None:
+        """``SET`` statements that change how what follows reads: SQL_MODE, NAMES, TIME_ZONE."""
+        upper = line.upper()
+        if b"SQL_MODE" in upper:
+            for m in _SQL_MODE.finditer(line):
+                if m.group("save"):
+                    self._saved_modes[m.group("save").lower().decode()] = self._mode
+                elif m.group("mode") is not None:
+                    text = m.group("mode").decode("ascii", "replace")
+                    self._mode = frozenset(w.strip().upper() for w in text.split(",") if w.strip())
+                    if self.info.sql_mode is None:
+                        self.info.sql_mode = text
+                elif m.group("restore"):
+                    self._mode = self._saved_modes.get(m.group("restore").lower().decode())
+        if b"SET NAMES" in upper:
+            names = _SET_NAMES.search(line)
+            if names:
+                charset = names.group(1).decode("ascii", "replace").lower()
+                self.info.character_set = charset
+                self._codec = codec_for(charset)
+        if b"SET TIME_ZONE=" in upper:
+            zone_set = _TIME_ZONE.search(line)
+            if zone_set and not zone_set.group(1).startswith(b"@"):
+                self.info.time_zone = zone_set.group(1).decode("ascii", "replace")
+                zone = parse_time_zone(self.info.time_zone)
+                self._zone = zone if zone is not None else self.default_time_zone
+
+    def _skip_comment(self, start: int, line: bytes) -> None:
+        """A plain ``/* … */`` comment (not ``/*!…*/``, which the server runs): nothing in it is read."""
+        close = line.find(b"*/", 2)
+        if close >= 0:
+            self._b.pos = start + close + 2  # the rest of the line is looked at as a line of its own
+            return
+        self._b.pos = start + 2
+        if self._b.skip_to(b"*/") < 0:
+            raise TruncatedDumpError(self.info.path, "the dump ends inside a /* comment */", self._b.offset)
+        self._b.pos += 2
+
+    def _unreadable_insert(self, start: int) -> None:
+        end = self._b.buf.find(b"\n", start, start + 200)
+        head = self._b.buf[start : end if end >= 0 else start + 200]
+        raise DumpSyntaxError(
+            self.info.path,
+            f'cannot read the table name of {_preview(head)} (a name is `…`, "…" with ANSI_QUOTES, or bare)',
+            self._b.base + start,
+        )
 
     # -- tables and context -----------------------------------------------------------------------
 
@@ -390,6 +624,8 @@ class DumpReader:
             self._table = key
             if key not in self.info.tables:
                 self.info.tables.append(key)
+                if self.count_rows:
+                    self.info.row_counts.setdefault(key, 0)
 
     def _leave_table(self) -> None:
         if self._table is not None:
@@ -411,7 +647,7 @@ class DumpReader:
                 info.completed_at = dt.datetime.combine(
                     day, dt.time(int(m.group(2)), int(m.group(3)), int(m.group(4)))
                 )
-        elif line.startswith((b"-- Table structure", b"-- Dumping data", b"-- Temporary table")):
+        elif line.startswith((b"-- Table structure", b"-- Dumping data", b"-- Temporary")):
             m = _TABLE_COMMENT.match(line)
             if m:
                 self._enter_table(self._key(_ident(m.group(1))))
@@ -440,8 +676,15 @@ class DumpReader:
     def _create(self, line: bytes, start: int) -> None:
         m = _CREATE_TABLE.match(line)
         if m is None:
+            if _CREATE_OTHER.match(line) and not line.upper().startswith(
+                (b"CREATE DATABASE", b"CREATE SCHEMA")
+            ):
+                raise DumpSyntaxError(
+                    self.info.path, f"cannot read the table name of {_preview(line)}", self._b.base + start
+                )
             return  # CREATE DATABASE, views and the like: single statements we do not need
-        key = self._key(_ident(m.group(1)))
+        quoted_name = m.group(1)[:1] == b'"'
+        key = self._key(self._name_of(m.group(1), line))
         self._enter_table(key)
         self._b.pos = start
         if self.request.answers(key) is None:
@@ -449,9 +692,11 @@ class DumpReader:
             return
         end, _ = self._statement_end()
         start = self._b.pos
-        sql = self._b.buf[start:end].decode("utf-8", "surrogateescape")
+        # double quotes in the definitions: names under ANSI_QUOTES (or a dump that never set the mode
+        # but names its tables so), strings otherwise
+        ansi = self._mode is not None and self._ansi_quotes or (self._mode is None and quoted_name)
         try:
-            schema = parse_create_table(sql, key[0])
+            schema = parse_create_table(self._b.buf[start:end], key[0], ansi_quotes=ansi)
         except ValueError as exc:
             raise DumpSyntaxError(
                 self.info.path, f"CREATE TABLE `{key[1]}`: {exc}", self._b.base + start
@@ -522,50 +767,158 @@ class DumpReader:
     # -- data -------------------------------------------------------------------------------------
 
     def _insert(self, head: re.Match) -> Iterator[Tuple[Optional[str], str, Row]]:
-        db = _ident(head.group(1)) if head.group(1) else self._db
-        table = _ident(head.group(2))
+        b = self._b
+        start = b.pos
+        statement_head = b.buf[start : head.end()]
+        db = self._name_of(head.group("db"), statement_head) if head.group("db") else self._db
+        table = self._name_of(head.group("table"), statement_head)
         key = (db, table)
         if key != self._table:
             self._enter_table(key)
-        if self.request.answers(key) is None:
+        wanted = self.request.answers(key) is not None
+        if not wanted and not self.count_rows:
             self._skip_statement()
             return
-        values_offset = head.end() - self._b.pos
-        end, unterminated = self._statement_end()
-        start = self._b.pos
-        statement = self._b.buf[start:end]
-        self._b.pos = end
-        cols = head.group("cols")
-        build = self._builder(key, cols)
-        if build is None:
-            raise UnknownColumnsError(self.info.path, db, table, self._b.base + start)
-        try:
-            for tokens in iter_rows(statement, values_offset):
-                try:
-                    row = build(tokens)
-                except ValueError as exc:
-                    raise DumpSyntaxError(self.info.path, f"`{table}`: {exc}", self._b.base + start) from exc
-                yield db, table, row
-        except TokenizeError as exc:
-            if unterminated:
-                raise TruncatedDumpError(
-                    self.info.path, f"the dump ends inside an INSERT into `{table}`", self._b.base + start
-                ) from exc
+        rest = _INSERT_REST.match(b.buf, head.end(), start + _HEAD_WINDOW)
+        if rest is None:
             raise DumpSyntaxError(
-                self.info.path, f"INSERT INTO `{table}`: {exc}", self._b.base + start + exc.position
-            ) from exc
+                self.info.path,
+                f"INSERT INTO `{table}`: cannot read its column list or VALUES",
+                b.base + start,
+            )
+        values_offset = rest.end() - start
+        end, unterminated = self._statement_end()
+        start = b.pos
+        statement = b.buf[start:end]
+        b.pos = end
+        if not wanted:
+            try:
+                self.info.row_counts[key] = self.info.row_counts.get(key, 0) + count_rows(
+                    statement, values_offset
+                )
+            except TokenizeError as exc:
+                self._bad_values(table, start, exc, unterminated)
+            return
+        if self._mode is not None and "NO_BACKSLASH_ESCAPES" in self._mode:
+            raise DumpSyntaxError(
+                self.info.path,
+                "SQL_MODE NO_BACKSLASH_ESCAPES: strings are not escaped as this reader reads them",
+            )
+        cols = rest.group("cols")
+        plan = self._plan(key, cols, statement_head)
+        if plan is None:
+            raise UnknownColumnsError(self.info.path, db, table, b.base + start)
+        build = plan.build
+        counted = 0
+        try:
+            if not plan.key and plan.row_end is None:
+                for tokens in iter_rows(statement, values_offset):
+                    counted += 1
+                    try:
+                        row = build(tokens)
+                    except ValueError as exc:
+                        raise self._conversion_error(table, exc, start) from exc
+                    yield db, table, row
+            else:
+                for tokens in iter_rows(statement, values_offset):
+                    counted += 1
+                    if not self._keep(key, plan, tokens, head.group("replace") is not None, start):
+                        continue
+                    try:
+                        row = build(tokens)
+                    except ValueError as exc:
+                        raise self._conversion_error(table, exc, start) from exc
+                    yield db, table, row
+        except TokenizeError as exc:
+            self._bad_values(table, start, exc, unterminated)
+        finally:
+            if self.count_rows:
+                self.info.row_counts[key] = self.info.row_counts.get(key, 0) + counted
 
-    def _builder(self, key: TableKey, cols: Optional[bytes]) -> Optional[Callable[[List[Any]], Row]]:
-        """The (cached) row builder for an INSERT into ``key`` with column list ``cols``; None: unknown."""
-        cache_key = (key, cols, self._zone)
-        build = self._builders.get(cache_key)
-        if build is not None:
-            return build
+    def _conversion_error(self, table: str, exc: ValueError, start: int) -> DumpSyntaxError:
+        detail = f"`{table}`: {exc}"
+        if self.info.character_set is None and isinstance(exc.__cause__, UnicodeDecodeError):
+            detail += (
+                " (this dump has no SET NAMES, so its text is taken as UTF-8; mariadb-dump --compatible=… "
+                "writes latin1 without saying so: dump again with --default-character-set=utf8mb4)"
+            )
+        return DumpSyntaxError(self.info.path, detail, self._b.base + start)
+
+    def _bad_values(self, table: str, start: int, exc: TokenizeError, unterminated: bool) -> None:
+        if unterminated:
+            raise TruncatedDumpError(
+                self.info.path, f"the dump ends inside an INSERT into `{table}`", self._b.base + start
+            ) from exc
+        raise DumpSyntaxError(
+            self.info.path, f"INSERT INTO `{table}`: {exc}", self._b.base + start + exc.position
+        ) from exc
+
+    def _keep(self, key: TableKey, plan: _Plan, tokens: List[Any], replace: bool, start: int) -> bool:
+        """Whether a row is one a restore keeps: the current version, and the first of its key."""
+        if plan.row_end is not None:
+            index, convert = plan.row_end
+            try:
+                row_end = convert(tokens[index]) if index < len(tokens) else None
+            except ValueError:
+                row_end = None
+            if row_end is not None and row_end < _CURRENT_ROW_END:
+                self.info.history_rows[key] = self.info.history_rows.get(key, 0) + 1
+                return False
+        if plan.key:
+            if max(plan.key) >= len(tokens):
+                return True  # the builder reports the short row
+            pk = tokens[plan.key[0]] if len(plan.key) == 1 else tuple(tokens[i] for i in plan.key)
+            seen = self._seen_keys.get(key)
+            if seen is None:
+                seen = self._seen_keys[key] = _SeenKeys()
+            if not seen.add(pk):
+                if replace:
+                    raise DumpSyntaxError(
+                        self.info.path,
+                        f"REPLACE INTO `{key[1]}` repeats the primary key {pk!r} of an earlier row, which it "
+                        "would replace: a reader that streams rows cannot take that back",
+                        self._b.base + start,
+                    )
+                self.info.duplicate_rows[key] = self.info.duplicate_rows.get(key, 0) + 1
+                return False
+        return True
+
+    def _warn_dropped(self) -> None:
+        for key, n in self.info.duplicate_rows.items():
+            schema = self.schemas.get(key)
+            pk = ", ".join(schema.primary_key) if schema else "?"
+            log.warning(
+                "%s: %d row(s) of `%s` repeat the primary key (%s) of an earlier row: the first is kept, "
+                "as a restore keeps it (the later INSERT fails)",
+                self.info.path,
+                n,
+                ".".join(k for k in key if k),
+                pk,
+            )
+        for key, n in self.info.history_rows.items():
+            log.info(
+                "%s: `%s` is system-versioned and dumped with its history: %d past version(s) left out",
+                self.info.path,
+                ".".join(k for k in key if k),
+                n,
+            )
+
+    def _plan(self, key: TableKey, cols: Optional[bytes], head: bytes) -> Optional[_Plan]:
+        """The (cached) plan for an INSERT into ``key`` with column list ``cols``; None: columns unknown."""
+        cache_key = (key, cols, self._zone, self._codec)
+        plan = self._plans.get(cache_key)
+        if plan is not None:
+            return plan
+        if self._codec is None:
+            raise DumpSyntaxError(
+                self.info.path,
+                f"SET NAMES {self.info.character_set}: a character set this reader cannot decode",
+            )
         schema = (
             self.schemas.get(key) or self.schemas.get((self._db, key[1])) or self.schemas.get((None, key[1]))
         )
         if cols is not None:
-            names = [_ident(n) for n in _COLUMN_NAME.findall(cols)]
+            names = [self._name_of(n, head) for n in _COLUMN_NAME.findall(cols)]
             types = {c.name: c.type for c in schema.columns} if schema else {}
             columns = [Column(n, types.get(n, UNKNOWN_TYPE)) for n in names]
         elif schema is not None:
@@ -574,9 +927,24 @@ class DumpReader:
             return None
         answered = self.request.answers(key)
         keep = self.columns.get(answered) if answered is not None else None
-        build = row_builder(columns, self._zone, keep)
-        self._builders[cache_key] = build
-        return build
+        build = row_builder(columns, self._zone, keep, self._codec)
+        names = [c.name for c in columns]
+        index = {n: i for i, n in enumerate(names)}
+        pk: Tuple[int, ...] = ()
+        row_end = None
+        if schema is not None:
+            if schema.primary_key and all(n in index for n in schema.primary_key):
+                pk = tuple(index[n] for n in schema.primary_key)
+            if schema.system_versioned and schema.row_end in index:
+                row_end = (index[schema.row_end], converter_for("timestamp", self._zone, self._codec))
+        plan = _Plan(build, pk, row_end)
+        self._plans[cache_key] = plan
+        return plan
+
+
+def _preview(line: bytes) -> str:
+    text = line[:80].decode("utf-8", "replace").strip()
+    return repr(text + ("…" if len(line) > 80 else ""))
 
 
 def read_rows(
@@ -599,4 +967,13 @@ def read_info(source: PathOrFile, *, name: Optional[str] = None) -> DumpInfo:
     return reader.info
 
 
-__all__ = ["DumpInfo", "DumpReader", "Row", "TableKey", "TableRequest", "read_info", "read_rows"]
+__all__ = [
+    "ALL_TABLES",
+    "DumpInfo",
+    "DumpReader",
+    "Row",
+    "TableKey",
+    "TableRequest",
+    "read_info",
+    "read_rows",
+]

@@ -19,6 +19,7 @@ from ..config import check_instance_type
 from ..events import InstanceEvent
 from ..mask import Masker, mask_instance_batch
 from ..traces import Progress, ProgressCallback, TraceResult, base_manifest, open_writer, write_manifest
+from ..traces.atomic import check_output
 from ..traces.lines import instance_line_maker
 from . import workers as worker_processes
 from .db import row_counts, rows_to_lines
@@ -53,7 +54,8 @@ def make_instance_trace(
     row_batches = getattr(source, "row_batches", None)
     line = instance_line_maker(fmt, epoch)
     parallel = workers > 1 and callable(getattr(source, "chunk_streams", None)) and line is not None
-    with open_writer(output, "instance", fmt, epoch) as writer:
+    check_output(output)
+    with open_writer(output, "instance", fmt, epoch, hold=True, private=masker.method == "none") as writer:
         if parallel:
             worker_processes.write_database_trace(
                 source,  # type: ignore[arg-type]
@@ -100,7 +102,7 @@ def make_instance_trace(
         inputs=inputs() if callable(inputs) else (),
         extra=details,
     )
-    manifest_file = write_manifest(output, manifest)
+    manifest_file = write_manifest(output, manifest, writer=writer)
     log.info("wrote %d instance events to %s", manifest["events"], output)
     return TraceResult(output, manifest_file, manifest)
 

@@ -29,7 +29,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from ..config import DEFAULTS
 from ..dump import compressed_suffixes
-from ..errors import ConfigError, MissingDependencyError, NoBackupsError, StarCompactorError
+from ..errors import ConfigError, MissingDependencyError, NoBackupsError, OutputError, StarCompactorError
 from ..registry import Registry
 from ..times import to_utc
 
@@ -139,10 +139,19 @@ def _list_local(directory: str) -> Iterator[Entry]:
     except OSError as exc:
         raise ConfigError(f"{directory}: cannot list backup directory: {exc.strerror or exc}") from exc
     for entry in entries:
-        if entry.is_file():
+        try:
+            if not entry.is_file():
+                if entry.is_symlink() and not os.path.exists(entry.path):
+                    yield entry.path, entry.name, None, None  # dangling: reading it says so, by name
+                continue
             st = entry.stat()
-            mtime = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc).replace(tzinfo=None)
-            yield entry.path, entry.name, st.st_size, mtime
+        except OSError:
+            # a symbolic link loop, a file that vanished or cannot be looked at: listed without size or
+            # time, so that reading it fails with one line naming it (or skips it, with --skip-bad-files)
+            yield entry.path, entry.name, None, None
+            continue
+        mtime = dt.datetime.fromtimestamp(st.st_mtime, dt.timezone.utc).replace(tzinfo=None)
+        yield entry.path, entry.name, st.st_size, mtime
 
 
 def _list_s3(uri: str) -> Iterator[Entry]:
@@ -151,10 +160,19 @@ def _list_s3(uri: str) -> Iterator[Entry]:
     except ImportError as exc:
         raise MissingDependencyError("boto3", "s3", "an s3:// backup directory") from exc
     rest = uri[len("s3://") :]
+    credentials: Dict[str, str] = {}
+    auth = ""
+    head, at, tail = rest.partition("@")
+    if at and ":" in head and "/" not in head.split(":", 1)[0]:
+        # s3://ID:SECRET@bucket/prefix, as smart_open reads it: list with those credentials, and hand
+        # them on in each file's URI (messages and the manifest show them redacted)
+        key_id, secret = head.split(":", 1)
+        credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+        auth, rest = head + "@", tail
     bucket, _, prefix = rest.partition("/")
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    client = boto3.client("s3")
+    client = boto3.client("s3", **credentials)
     try:
         for page in client.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=prefix, Delimiter="/"
@@ -164,11 +182,12 @@ def _list_s3(uri: str) -> Iterator[Entry]:
                 name = key[len(prefix) :]
                 if not name:
                     continue
-                yield f"s3://{bucket}/{key}", name, obj.get("Size"), to_utc(obj["LastModified"])
+                yield f"s3://{auth}{bucket}/{key}", name, obj.get("Size"), to_utc(obj["LastModified"])
     except Exception as exc:  # botocore errors: no such bucket, access denied, no endpoint
         if isinstance(exc, StarCompactorError):
             raise
-        raise ConfigError(f"{uri}: cannot list backup directory: {exc}") from exc
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{uri}: cannot list backup directory: {detail}") from exc
 
 
 #: URI scheme -> lister of a directory's files. Local paths (no scheme, or ``file://``) are listed with
@@ -195,6 +214,25 @@ def list_entries(backup_dir: str) -> List[Entry]:
             f"{backup_dir}: cannot list a {scheme}:// backup directory (listable: local, {stores})"
         )
     return list(lister(backup_dir))
+
+
+def refuse_output_among_inputs(output: str, backup_dir: str) -> None:
+    """Refuse an output (or its manifest) inside a local backup directory: a trace must never replace a
+    dump, nor land where the next run would list it."""
+    if output == "-":
+        return
+    if backup_dir.startswith("file://"):
+        backup_dir = backup_dir[len("file://") :]
+    if "://" in backup_dir:
+        return  # a remote store: a local output cannot be one of its files
+    directory = os.path.realpath(backup_dir)
+    for path in (output, output + ".manifest.json"):
+        real = os.path.realpath(path)
+        if real == directory or real.startswith(directory.rstrip(os.sep) + os.sep):
+            raise OutputError(
+                output,
+                f"is inside the backup directory {backup_dir} being read: write the trace somewhere else",
+            )
 
 
 def effective_regex(regex: Optional[str]) -> str:

@@ -27,8 +27,9 @@ from ..mask import Masker, mask_machine_events
 from ..parallel import map_ordered, open_executor
 from ..server.settings import DbSettings
 from ..traces import Progress, ProgressCallback, TraceResult, base_manifest, open_writer, write_manifest
+from ..traces.atomic import check_output
 from .audit import LogCandidates, log_candidates
-from .backups import BackupFile, list_backups
+from .backups import BackupFile, list_backups, refuse_output_among_inputs
 from .diff import LOG, one_per_time, order_snapshots, snapshot_gaps, sort_events, warn_gaps
 from .snapshot import read_snapshot
 from .state import Snapshot, SnapshotSettings
@@ -57,6 +58,14 @@ def snapshot_or_failure(task: Tuple[BackupFile, SnapshotSettings]) -> Union[Snap
     except OSError as exc:
         return Failure(
             backup.uri, backup.name, f"{backup.uri}: cannot read: {exc.strerror or exc}", "OSError"
+        )
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with one dump is that dump's failure
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        return Failure(
+            backup.uri,
+            backup.name,
+            f"{backup.uri}: cannot read: {type(exc).__name__} {detail}".rstrip(),
+            type(exc).__name__,
         )
 
 
@@ -182,6 +191,7 @@ def make_machine_trace(
     masker = masker or Masker("none")
     audit = audit or AuditSource()
     check_instance_type(instance_type)
+    check_output(output)
     settings = SnapshotSettings.from_config(config, instance_type)
     external = audit.open()  # before the dumps: a wrong export or password fails at once
     if backup_dir is None and external is None:
@@ -191,6 +201,7 @@ def make_machine_trace(
     if backup_dir is not None:
         regex = backup_file_regex or config.backup_file_regex
         backups = list_backups(backup_dir, regex)
+        refuse_output_among_inputs(output, backup_dir)
         log.info("%d dump(s) in %s", len(backups), backup_dir)
         snapshots, failures = read_snapshots(
             backups,
@@ -220,12 +231,14 @@ def make_machine_trace(
     rack_key = "rack" if instance_type == "vm" else config.rack_property_name
     masked = mask_machine_events(events, masker, rack_key)
     masked = sort_events(masked)  # by the masked host: the file is sorted by its own columns
-    with open_writer(output, "machine", fmt, config.epoch, rack_key=rack_key) as writer:
+    private = masker.method == "none"
+    with open_writer(
+        output, "machine", fmt, config.epoch, rack_key=rack_key, hold=True, private=private
+    ) as writer:
         writer.write_all(masked)
     inputs = [
         {
             "name": s.name,
-            "uri": s.uri,
             "snapshot_time": s.time,
             "time_source": s.time_source,
             "size": s.size,
@@ -239,10 +252,9 @@ def make_machine_trace(
         "sources": (["snapshots"] if snapshots else []) + (["audit-log"] if from_log else []),
         "events_by_source": {"snapshots": stitched.sources["snapshots"], "audit-log": stitched.sources[LOG]},
         "audit_log": audit_manifest(audit_log, from_log) if audit_log is not None and from_log else None,
-        "skipped": [{"name": f.name, "uri": f.uri, "error": f.message} for f in failures],
+        "skipped": [{"name": f.name, "error": f.message.replace(f.uri, f.name)} for f in failures],
         "incomplete_snapshots": [
-            {"name": g.snapshot.name, "uri": g.snapshot.uri, "hosts_lacking": len(g.hosts)}
-            for g in gaps.values()
+            {"name": g.snapshot.name, "hosts_lacking": len(g.hosts)} for g in gaps.values()
         ],
         "config": config.source,
     }
@@ -256,7 +268,7 @@ def make_machine_trace(
         extra=extra,
         inputs=inputs,
     )
-    manifest_file = write_manifest(output, manifest)
+    manifest_file = write_manifest(output, manifest, writer=writer)
     return MachineTraceResult(output, manifest_file, manifest, masked, snapshots, failures)
 
 

@@ -156,12 +156,18 @@ def instance_csv_lines(epoch: dt.datetime) -> Callable[..., str]:
 
 
 def csv_quoted_line(row: List[Any], dialect: str = "unix-lf") -> str:
+    """One csv line through ``csv.writer``: ``excel`` (CRLF, the original's) or ``\\n``-terminated.
+
+    ``csv.writer`` quotes a field holding a character of the line terminator, so with ``\\n`` alone a
+    field holding a bare ``\\r`` would go out unquoted and no reader could read the row back: the line is
+    made with CRLF (both characters force quoting) and its terminator swapped.
+    """
     buffer = io.StringIO()
     if dialect == "excel":
         csv.writer(buffer).writerow(row)
-    else:
-        csv.writer(buffer, lineterminator="\n").writerow(row)
-    return buffer.getvalue()
+        return buffer.getvalue()
+    csv.writer(buffer, lineterminator="\r\n").writerow(row)
+    return buffer.getvalue()[:-2] + "\n"
 
 
 def instance_line_maker(fmt: str, epoch: dt.datetime) -> Optional[Callable[..., str]]:

@@ -2,15 +2,15 @@
 
 Every writer streams records to a temporary file beside the output and renames it into place only when
 the whole trace was written (:mod:`starcompactor.traces.atomic`), so a failed run never leaves a
-half-written trace. ``-`` writes to stdout. Writers are registered by format name in :data:`WRITERS`;
-a new format is one :class:`TraceWriter` subclass and one registration.
+half-written trace. With ``hold=True`` the rename waits for :func:`~starcompactor.traces.write_manifest`,
+which puts trace and manifest in place together. ``-`` writes to stdout. Writers are registered by format
+name in :data:`WRITERS`; a new format is one :class:`TraceWriter` subclass and one registration.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
-import sys
 from collections import Counter
 from itertools import islice
 from operator import itemgetter
@@ -21,9 +21,9 @@ import orjson
 from ..errors import MissingDependencyError
 from ..events import InstanceEvent
 from ..registry import Registry
-from .atomic import atomic_output
+from .atomic import AtomicFile
 from .legacy import legacy_instance_row, legacy_machine_row
-from .lines import instance_line_formatter
+from .lines import csv_quoted_line, instance_line_formatter
 from .records import COLUMNS, instance_record, json_default, machine_record, properties_json
 
 
@@ -36,7 +36,16 @@ class TraceWriter:
     suffix = ".csv"  #: the default output file's suffix
     PROGRESS_STEP = 10_000
 
-    def __init__(self, path: str, kind: str, epoch: dt.datetime, *, rack_key: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        kind: str,
+        epoch: dt.datetime,
+        *,
+        rack_key: Optional[str] = None,
+        hold: bool = False,
+        private: bool = False,
+    ) -> None:
         if kind not in COLUMNS:
             raise ValueError(f"unknown trace kind {kind!r}")
         self.path = path
@@ -47,22 +56,31 @@ class TraceWriter:
         self.counts: Counter[str] = Counter()
         self.first: Optional[dt.datetime] = None
         self.last: Optional[dt.datetime] = None
-        self._context: Any = None
+        self.hold = hold
+        #: the file being written; with ``hold``, still under its temporary name after the block
+        self.output = AtomicFile(path, binary=self.binary, newline=self.newline, private=private)
 
     def __enter__(self) -> TraceWriter:
-        self._context = atomic_output(self.path, binary=self.binary, newline=self.newline)
-        self._handle = self._context.__enter__()
+        self._handle = self.output.open()
         try:
             self.open(self._handle)
         except BaseException:
-            self._context.__exit__(*sys.exc_info())
+            self.output.discard()
             raise
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
+        if exc_type is not None:
+            self.output.discard()
+            return
+        try:
             self.close()
-        self._context.__exit__(exc_type, exc, tb)
+            self.output.finish()
+            if not self.hold:
+                self.output.commit()
+        except BaseException:
+            self.output.discard()
+            raise
 
     def write(self, event: Any) -> None:
         self.counts[event.event] = self.counts.get(event.event, 0) + 1
@@ -158,8 +176,7 @@ class CsvWriter(TraceWriter):
 
     def open(self, handle: IO[Any]) -> None:
         self._handle = handle
-        self._csv = csv.writer(handle, lineterminator="\n")
-        self._csv.writerow(self.columns)
+        handle.write(csv_quoted_line(list(self.columns)))
 
     def write_event(self, event: Any) -> None:
         if self.kind == "instance":
@@ -177,7 +194,7 @@ class CsvWriter(TraceWriter):
                 row.append(value.isoformat())
             else:
                 row.append(value)
-        self._csv.writerow(row)
+        self._handle.write(csv_quoted_line(row))
 
 
 class LegacyCsvWriter(TraceWriter):
@@ -306,9 +323,24 @@ def default_output(kind: str, fmt: str) -> str:
 
 
 def open_writer(
-    path: str, kind: str, fmt: str, epoch: dt.datetime, *, rack_key: Optional[str] = None
+    path: str,
+    kind: str,
+    fmt: str,
+    epoch: dt.datetime,
+    *,
+    rack_key: Optional[str] = None,
+    hold: bool = False,
+    private: bool = False,
 ) -> TraceWriter:
-    """A writer for ``fmt`` (one of :func:`supported_formats`); use it as a context manager."""
+    """A writer for ``fmt`` (one of :func:`supported_formats`); use it as a context manager.
+
+    ``hold``: the finished trace is put in place by ``write_manifest(path, manifest, writer=writer)``,
+    together with its manifest (until then it stays under a temporary name). ``private``: mode 0600
+    (for a trace with unmasked names).
+    """
     if kind not in COLUMNS:
         raise ValueError(f"unknown trace kind {kind!r}")
-    return WRITERS.get(fmt)(path, kind, epoch, rack_key=rack_key)
+    writer = WRITERS.get(fmt)(path, kind, epoch, rack_key=rack_key)
+    writer.hold = hold
+    writer.output.private = private
+    return writer

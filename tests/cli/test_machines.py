@@ -311,3 +311,42 @@ def test_stdout_output_and_no_progress_when_not_a_tty(tmp_path):
     assert done.stdout.splitlines()[1].startswith(f"2023-12-10T09:00:00,259750800,{N1},CREATE,")
     assert "file/s" not in done.stderr and "dumps:" not in done.stderr
     assert not list(tmp_path.glob("*.manifest.json"))
+
+
+@pytest.mark.parametrize(
+    "site, name, good, bad",
+    [
+        ("vm", "mysqldump-2024-01-01T03:00:00Z.mysql.gz", b"'r2-n01.vm.example'", b"'r2-n01.vm.ex\xe9mple'"),
+        (
+            "bm_upstream",
+            "mysqldump-2024-01-01T03:00:00Z.mysql.gz",
+            b"'compute_skylake'",
+            b"'compute_sk\xffylake'",
+        ),
+    ],
+    ids=["host-name", "capability-value"],
+)
+def test_invalid_utf8_in_a_dump_is_one_line(tmp_path, site, name, good, bad):
+    """Before: the text came out with escaped bytes and the csv writer died on them (a traceback)."""
+    import gzip
+
+    data = gzip.decompress((MACHINES / site / name).read_bytes())
+    assert good in data
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    (backups / name).write_bytes(gzip.compress(data.replace(good, bad)))
+    out = tmp_path / "out.csv"
+    kind = "vm" if site == "vm" else "baremetal"
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "starcompactor", "machines", "--backup-dir", str(backups)),
+            *("--instance-type", kind, "--hashed-masking-method", "none", "-q", str(out)),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        check=False,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("starcompactor: error: ")
+    assert name in done.stderr and "text that is not utf-8" in done.stderr and not out.exists()

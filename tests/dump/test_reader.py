@@ -25,6 +25,7 @@ from starcompactor.dump import DumpReader, read_info, read_rows
 from starcompactor.errors import (
     CorruptArchiveError,
     DumpError,
+    DumpSyntaxError,
     LineTooLongError,
     NotADumpError,
     TruncatedDumpError,
@@ -222,7 +223,7 @@ def test_truncated_inside_requested_table_raises(name):
     "name, error, words",
     [
         ("corrupt.sql.gz", CorruptArchiveError, "corrupt archive"),
-        ("not-a-dump.csv.gz", NotADumpError, "host,vcpus"),
+        ("not-a-dump.csv.gz", NotADumpError, "first line is not SQL (text"),  # described, never quoted
         ("dump.zip", UnknownCompressionError, "zip"),
         ("no-create.sql", UnknownColumnsError, "nova.compute_nodes"),
     ],
@@ -247,13 +248,25 @@ def test_line_over_the_bound():
     assert_rows(collect(reader), ["compute_nodes", "services"])
 
 
-def test_invalid_utf8_text_is_recoverable():
-    rows = list(read_rows(READER / "latin1.sql", [("sc_extra", "latin")]))
-    names = [row["name"] for _, _, row in rows]
-    assert [n.encode("utf-8", "surrogateescape") for n in names] == [
-        r["name"].encode("latin-1") for r in mrf.latin_rows()
-    ]
-    assert any("\udce9" in n for n in names)  # é (0xE9) kept as an escaped byte, not replaced
+def test_text_is_decoded_as_the_dump_says():
+    """``mariadb-dump --default-character-set=latin1`` writes ``SET NAMES latin1`` and latin1 bytes: read as
+    latin1, not as UTF-8 with the bytes escaped (before: 'caf\\udce9', which no output could encode)."""
+    reader = DumpReader(READER / "latin1.sql", [("sc_extra", "latin")])
+    names = [row["name"] for _, _, row in reader]
+    assert names == [r["name"] for r in mrf.latin_rows()]
+    assert reader.info.character_set == "latin1"
+
+
+def test_text_that_is_not_in_the_dumps_character_set_is_one_error():
+    """Invalid UTF-8 in a host name of a utf8mb4 dump: refused, naming the dump, the table and the column."""
+    data = single_dump()
+    bad = data.replace(b"'c01-01'", b"'c01-\xff01'", 1)
+    assert bad != data
+    with pytest.raises(DumpSyntaxError) as caught:
+        read_bytes(bad)
+    message = str(caught.value)
+    assert "\n" not in message and "mem.sql" in message and "`compute_nodes`" in message
+    assert re.search(r"column `(host|hypervisor_hostname)`: text that is not utf-8", message)
 
 
 def test_trigger_and_routine_bodies_are_not_data():
@@ -434,6 +447,10 @@ OPTION_SETS = [
     ["--single-transaction", "--quick", "--skip-dump-date"],
     ["--net-buffer-length=4096"],  # several INSERT statements per table
     ["--no-autocommit", "--extended-insert", "--order-by-primary"],
+    # names in double quotes, SQL_MODE='NO_AUTO_VALUE_ON_ZERO,ANSI' (before: every table looked absent)
+    # (mariadb-dump --compatible writes latin1 and no SET NAMES unless told: see the test below)
+    ["--compatible=ansi", "--default-character-set=utf8mb4"],
+    ["--compatible=ansi", "--default-character-set=utf8mb4", "--complete-insert", "--skip-extended-insert"],
 ]
 
 
@@ -451,6 +468,33 @@ def test_real_dumps(openstack, options):
     info = read_info(io.BytesIO(dump))
     assert info.databases == [names[db] for db in mrf.DATABASES]
     assert info.ended_cleanly is (None if "--skip-comments" in options else True)
+
+
+def test_real_ansi_dump_in_latin1_without_set_names_is_refused(openstack):
+    """mariadb-dump --compatible=ansi writes text in latin1 ('☃' already lost as '?') and no SET NAMES:
+    nothing in the dump says how to read it, so non-UTF-8 text is one error, not a guess."""
+    server, names = openstack
+    dump = server.dump(["--compatible=ansi", "--databases", names["sc_extra"]])
+    assert b"SET NAMES" not in dump and b'INSERT INTO "blobs"' in dump
+    blobs = (names["sc_extra"], "blobs")
+    with pytest.raises(DumpSyntaxError, match="no SET NAMES") as caught:
+        list(DumpReader(io.BytesIO(dump), [blobs], name="ansi.sql"))
+    assert "\n" not in str(caught.value) and "column `note`" in str(caught.value)
+    # columns without such text read
+    reader = DumpReader(io.BytesIO(dump), [blobs], columns={blobs: ("id", "seen")})
+    assert [row["id"] for _, _, row in reader] == [r["id"] for r in mrf.blob_rows()]
+
+
+@pytest.mark.parametrize("options", [[], ["--complete-insert"], ["--compact", "--complete-insert"]])
+def test_real_skip_quote_names(openstack, options):
+    """Bare names (mariadb-dump still quotes the ones a keyword needs). Before: zero rows, no error.
+    (One table: mariadb-dump itself fails on a bare keyword column, `services`.`binary`, with this option.)"""
+    server, names = openstack
+    dump = server.dump(["--skip-quote-names", *options], [names["nova"], "compute_nodes"])
+    assert b"INSERT INTO compute_nodes" in dump
+    tables = [(names["nova"], "compute_nodes")]
+    for variant in (dump, mrf.mysql8_style(dump)):
+        assert_rows(collect(DumpReader(io.BytesIO(variant), tables)), ["compute_nodes"])
 
 
 def test_real_single_database_and_compact(openstack):

@@ -65,7 +65,11 @@ def test_converters():
     assert converter_for("double")(NumberLiteral(b"1.5e-7")) == 1.5e-7
     assert converter_for("varbinary")(b"a\x00") == b"a\x00"
     assert converter_for("blob")(BinaryLiteral(b"\xff")) == b"\xff"
-    assert converter_for("text")(b"\xc3\xa9\xff") == "é\udcff"
+    assert converter_for("text")(b"\xc3\xa9") == "é"
+    with pytest.raises(ValueError):  # text that is not in the dump's character set is refused, not altered
+        converter_for("text")(b"\xc3\xa9\xff")
+    # MySQL's latin1 is cp1252, with the five bytes cp1252 leaves undefined kept as those code points
+    assert converter_for("text", codec="mysql-latin1")(b"\xe9\x80\x81") == "é€\x81"
     assert converter_for("json")(b'{"a": 1}') == '{"a": 1}'
     assert converter_for("bit")(b"01") == 0x3031  # raw bytes, even when they look like digits
     assert converter_for("bit")(BitLiteral(5)) == 5 and converter_for("bit")(NumberLiteral(b"7")) == 7

@@ -125,3 +125,64 @@ def test_unescape_fast_path_agrees_with_the_general_rule(parts):
 
     raw = b"".join(parts)
     assert unescape(raw) == _ESCAPE.sub(_unescape_match, raw)
+
+
+# -- bounded memory, and the row counter -----------------------------------------------------------
+
+_PIECES = [b"a", b"(", b")", b",", b";", b"\\\\", b"\\'", b"''", b"\\n", b"\\%", b"\\x", b'\\"', b"\\0"]
+
+
+def _reference_unescape(raw: bytes) -> bytes:
+    from starcompactor.dump.values import _ESCAPE, _unescape_match
+
+    return _ESCAPE.sub(_unescape_match, raw)
+
+
+@settings(max_examples=40, deadline=None)
+@given(pieces=st.lists(st.sampled_from(_PIECES), max_size=60), repeat=st.sampled_from([1, 3, 5000]))
+def test_long_escaped_strings_read_as_short_ones(pieces, repeat):
+    """Past ESCAPES_PER_MATCH escapes a string is read piece by piece: the same bytes come out."""
+    from starcompactor.dump.values import ESCAPES_PER_MATCH
+
+    raw = b"".join(pieces) * repeat
+    want = _reference_unescape(raw)
+    assert unescape(raw) == want
+    assert list(iter_rows(b"(1,'" + raw + b"',_binary '" + raw + b"');")) == [[b"1", want, want]]
+    if repeat == 5000 and raw.count(b"\\") > ESCAPES_PER_MATCH:
+        assert list(iter_rows(b"('" + raw + b"')")) == [[want]]
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.integers(-(2**63), 2**64),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.binary(max_size=40),
+    st.text(alphabet=st.sampled_from("a(),;'\"\\\n\r\x00% _é"), max_size=40),
+)
+
+
+def _literal(value) -> bytes:
+    if value is None:
+        return b"NULL"
+    if isinstance(value, (int, float)):
+        return repr(value).encode()
+    if isinstance(value, bytes):
+        return b"_binary '" + mysql_escape(value) + b"'" if value else b"0x"
+    return b"'" + mysql_escape(value.encode()) + b"'"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.lists(_VALUES, min_size=1, max_size=6), min_size=1, max_size=8),
+    separator=st.sampled_from([b",", b",\n", b", "]),
+)
+def test_row_counter_agrees_with_the_tokenizer(rows, separator):
+    """count_rows (no tokenizing: quotes and escapes only) against the full tokenizer."""
+    from starcompactor.dump.values import count_rows
+
+    body = separator.join(b"(" + b",".join(_literal(v) for v in row) + b")" for row in rows)
+    statement = b"INSERT INTO `t` VALUES " + body + b";\n"
+    offset = len(b"INSERT INTO `t` VALUES ")
+    assert count_rows(statement, offset) == len(list(iter_rows(statement, offset))) == len(rows)
+    with pytest.raises(TokenizeError):
+        count_rows(statement[: -len(b");\n") - 1] + b"'", offset)

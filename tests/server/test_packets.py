@@ -271,62 +271,6 @@ def test_other_pymysql_internals_fall_back_to_fetchmany(db, monkeypatch):
 # -- over TCP with TLS, as against a remote server -----------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def tls_server(mariadb, tmp_path_factory):
-    """A second MariaDB listening on 127.0.0.1 with a self-signed certificate and a user that needs TLS."""
-    import shutil
-    import subprocess
-
-    from tests.support.mariadb import MariaDB
-
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("no openssl to make a certificate")
-    base = tmp_path_factory.mktemp("tls")
-    cert, key = base / "cert.pem", base / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    port = _free_port()
-    server = MariaDB(
-        str(base / "db"),
-        server_args=[f"--port={port}", f"--ssl-cert={cert}", f"--ssl-key={key}", f"--ssl-ca={cert}"],
-    ).start()
-    server.sql(
-        f"CREATE DATABASE `{DB}`; {TABLE}; CREATE USER 'tls'@'127.0.0.1' IDENTIFIED BY 'pw' REQUIRE SSL; "
-        f"GRANT ALL ON `{DB}`.* TO 'tls'@'127.0.0.1';"
-    )
-    yield server, port, cert
-    server.stop()
-
-
 def test_rows_over_tls_from_option_file_settings(tls_server, tmp_path, monkeypatch):
     from starcompactor.server.connect import connect as db_connect
     from starcompactor.server.settings import resolve_settings

@@ -192,13 +192,15 @@ def test_csv_instance_lines_equal_csv_writer_output(events, epoch):
     from starcompactor.traces.lines import csv_instance_row as _csv_instance_row
     from starcompactor.traces.lines import instance_line_formatter
 
-    expected = io.StringIO()
-    writer = csv.writer(expected, lineterminator="\n")
+    expected = []
     for event in events:
-        writer.writerow(_csv_instance_row(event, epoch))
+        # csv.writer quotes a field holding a line-terminator character: CRLF makes a bare \r count too
+        row = io.StringIO()
+        csv.writer(row, lineterminator="\r\n").writerow(_csv_instance_row(event, epoch))
+        expected.append(row.getvalue()[:-2] + "\n")
     format_lines = instance_line_formatter("csv", epoch)
-    assert "".join(format_lines(events)) == expected.getvalue()
-    assert "".join(format_lines(events)) == expected.getvalue()  # again, from the caches
+    assert "".join(format_lines(events)) == "".join(expected)
+    assert "".join(format_lines(events)) == "".join(expected)  # again, from the caches
 
 
 def test_epoch_clock_matches_datetime_arithmetic():
@@ -209,3 +211,24 @@ def test_epoch_clock_matches_datetime_arithmetic():
         for time in (D(1999, 12, 31, 23, 59, 59), epoch, D(2015, 9, 17, 13, 5, 6), D(2024, 2, 29, 0, 0, 1)):
             seconds = int((time - epoch).total_seconds())
             assert clock.stamp(time) == (time.isoformat(), -1 if seconds < 0 else seconds, seconds)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.sampled_from('ab,"\r\n \t\x00é'), min_size=1, max_size=12))
+def test_csv_fields_read_back_whatever_they_hold(tmp_path_factory, text):
+    """A field with a bare carriage return (or any csv character) is quoted, so the row reads back."""
+    import csv
+
+    tmp = tmp_path_factory.mktemp("csv")
+    epoch = dt.datetime(2015, 9, 17)
+    machine = MachineEvent(dt.datetime(2024, 1, 1), text, "CREATE", {"rack": text})
+    instance = InstanceEvent(
+        text, "compute_start_instance", dt.datetime(2024, 1, 1), None, text, text, "u", "p", text
+    )
+    for kind, event, column in (("machine", machine, 2), ("instance", instance, 0)):
+        out = tmp / f"{kind}.csv"
+        with open_writer(str(out), kind, "csv", epoch) as writer:
+            writer.write_all([event])
+        with open(out, newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        assert len(rows) == 2 and rows[1][column] == text
