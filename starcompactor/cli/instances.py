@@ -22,7 +22,7 @@ from .progress import enabled, progress_bars
 
 log = logging.getLogger("starcompactor")
 
-SOURCES = ("db", "api")
+SOURCES = ("db", "api", "dump")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,16 @@ class ApiOptions:
 
 
 @dataclass(frozen=True)
+class ArchiveOptions:
+    """Where the dumps are (``--source dump``)."""
+
+    backup_dir: Optional[str] = None
+    backup_file_regex: Optional[str] = None
+    all_dumps: bool = False
+    cache: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class InstancesRequest:
     """One ``instances`` run, as the command line asked for it."""
 
@@ -58,6 +68,7 @@ class InstancesRequest:
     source: str
     db: DatabaseOptions
     api: ApiOptions
+    archive: ArchiveOptions = ArchiveOptions()
     start: Optional[str] = None
     end: Optional[str] = None
     include_unfinished: bool = False
@@ -126,16 +137,44 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("dump source (--source dump)")
+    group.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        help="directory or URI (s3://bucket/prefix) of the dumps (default: [backup] backup_dir); the newest "
+        "is read: its live and shadow_* tables",
+    )
+    group.add_argument(
+        "--backup-file-regex", metavar="RE", help="select dumps whose file name matches RE (as machines)"
+    )
+    group.add_argument(
+        "--all-dumps",
+        action="store_true",
+        help="also the events that older dumps hold and the newest no longer does (purged history)",
+    )
+    add_cache_argument(group)
+
+
+def add_cache_argument(group: Any) -> None:
+    group.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep what each dump yielded in DIR, so a re-run reads only new or changed dumps",
+    )
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "instances",
-        help="instance events from Nova (database or API)",
-        description="Instance events (every action on every instance) from the Nova cell databases or the "
-        "Nova API, anonymized.",
+        help="instance events from Nova (database, API or archived dumps)",
+        description="Instance events (every action on every instance) from the Nova cell databases, the "
+        "Nova API or the archived mysqldumps, anonymized.",
     )
     parser.add_argument("--source", choices=SOURCES, default="db", help="where to read (default db)")
     add_database_arguments(parser)
     add_api_arguments(parser)
+    add_archive_arguments(parser)
     add_window_arguments(parser)
     add_output_arguments(parser, "instance")
     add_logging_arguments(parser)
@@ -166,6 +205,12 @@ def handle(args: argparse.Namespace) -> int:
         source=args.source,
         db=database_options(args),
         api=ApiOptions(os_cloud=args.os_cloud, osrc=args.osrc, concurrency=args.concurrency),
+        archive=ArchiveOptions(
+            backup_dir=args.backup_dir,
+            backup_file_regex=args.backup_file_regex,
+            all_dumps=args.all_dumps,
+            cache=args.cache,
+        ),
         start=args.start,
         end=args.end,
         include_unfinished=args.include_unfinished,
@@ -212,6 +257,33 @@ def database_source(request: InstancesRequest, config: Config, *, password: Opti
     ).open()
 
 
+def dump_source(request: InstancesRequest, config: Config) -> Any:
+    """The archived dumps as a source (``--source dump``)."""
+    from ..dump.cache import DumpCache
+    from ..instances.archive import DumpSource
+    from ..machines.backups import list_backups
+
+    archive = request.archive
+    backup_dir = archive.backup_dir or config.backup_dir
+    if not backup_dir:
+        raise ConfigError("no backup directory: give --backup-dir DIR or set [backup] backup_dir in the config")
+    databases = config.nova_databases
+    if request.db.nova_databases:
+        databases = tuple(d.strip() for d in request.db.nova_databases.split(",") if d.strip())
+    start, end = window(request)
+    backups = list_backups(backup_dir, archive.backup_file_regex or config.backup_file_regex)
+    return DumpSource(
+        backups,
+        databases,
+        start=start,
+        end=end,
+        instance_type=request.out.instance_type,
+        include_unfinished=request.include_unfinished,
+        all_dumps=archive.all_dumps,
+        cache=DumpCache(archive.cache) if archive.cache else None,
+    )
+
+
 def api_source(request: InstancesRequest) -> Any:
     from ..instances.api import ApiSource, connect
 
@@ -249,9 +321,12 @@ def run_instances(request: InstancesRequest, *, password: Optional[str] = None) 
         raise ConfigError(f"unknown source {request.source!r} (choose from {', '.join(SOURCES)})")
     workers = instance_workers(request)
     masker = out.masker()
-    source = (
-        database_source(request, config, password=password) if request.source == "db" else api_source(request)
-    )
+    if request.source == "db":
+        source = database_source(request, config, password=password)
+    elif request.source == "dump":
+        source = dump_source(request, config)
+    else:
+        source = api_source(request)
     show = out.output != "-" and enabled(out.quiet)
     try:
         with progress_bars("instance events", show) as on_progress:

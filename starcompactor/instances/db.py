@@ -36,6 +36,7 @@ from ..mask import Masker
 from ..server.connect import connect, database_error, quote_identifier
 from ..server.packets import SharedColumns, stream_chunks, stream_rows
 from ..server.settings import DbSettings
+from .hosts import physical_host_sql
 from .merge import merge_sorted_batches
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def build_query(
         "i.`hostname`",
         "i.`user_id`",
         "i.`project_id`",
-        "COALESCE(NULLIF(i.`node`, ''), i.`host`)",
+        physical_host_sql("i", "iae"),
     ]
     if instance_type == "vm":
         # One text column for the flavor: a VM's rows repeat it, and one field parses faster than three.

@@ -1,0 +1,701 @@
+"""Instance events straight from the archived dumps (``instances --source dump``), SPEC §1.3 and §6.
+
+Nova's ``archive_deleted_rows`` moves the rows of deleted instances to ``shadow_*`` tables, and ``purge``
+deletes them: the live database forgets history, the nightly dumps keep it. Here the join of SPEC §1.3
+(``instances`` ⋈ ``instance_actions`` ⋈ ``instance_actions_events``, every cell database) is made from
+each dump's live tables **and** its ``shadow_*`` tables; with ``all_dumps``, the events that older dumps
+hold and newer ones no longer do are added, each event once.
+
+**Identity of an event** (what "once" means across dumps): its cell database, its ``id``, its instance's
+uuid, its name and its start time. The id alone is not enough: InnoDB before MySQL 8.0 / MariaDB 10.2.4
+resets ``AUTO_INCREMENT`` to ``max(id) + 1`` at a restart, so after archiving has moved the highest rows
+away a new event can get an archived one's id (Nova's archive then fails on a duplicate key: a known
+bug). The rest alone is not enough either: one action can run the same event twice within a second (a
+reschedule). None of these columns changes during an event's life (``event_finish`` sets the finish
+time and result only), so an unfinished event in one dump and the same event finished in the next are
+one event — the newest dump's row wins.
+
+**Which row:** an event is joined *within the newest dump that holds it*, with that dump's action and
+instance rows (live or shadow). For an event every dump still holds, that is the newest dump, as a
+database would give; for one that only older dumps hold, the instance as it was then — its ``node`` is
+where the instance was at the time of the event, which a later migration would have changed.
+
+**Bounded memory.** A dump's tables come alphabetically: ``instance_actions``,
+``instance_actions_events`` (the largest table), ``instances``, then the ``shadow_*`` ones. Actions are
+kept in compact arrays (an id, an instance number and a creation time: 20 bytes each), instances by
+number, and events go to sorted runs on disk (:data:`RUN_SIZE` at a time) that are merged with
+:func:`heapq.merge` once the dump is read; the events of several dumps are merged the same way. So memory
+grows with instances and actions a little, not with events. The order is the database path's:
+start time (none first), then cell (in ``nova_databases`` order), then event id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import logging
+import os
+import shutil
+import tempfile
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
+
+from ..config import check_instance_type
+from ..dump import cache as dump_cache
+from ..dump.cache import CacheMiss, DumpCache, code_version, dump_identity, entry_key, read_entry, write_entry
+from ..dump import TableKey
+from ..dump.raw import RawDumpReader, raw_time
+from ..errors import ConfigError, StarCompactorError
+from ..mask import Masker
+from .db import Flavors
+from .hosts import physical_host
+
+log = logging.getLogger(__name__)
+
+ACTIONS, EVENTS, INSTANCES = "instance_actions", "instance_actions_events", "instances"
+SHADOW = "shadow_"
+TABLES = (ACTIONS, EVENTS, INSTANCES, SHADOW + ACTIONS, SHADOW + EVENTS, SHADOW + INSTANCES)
+ACTION_COLUMNS = ("id", "instance_uuid", "created_at")
+EVENT_COLUMNS = ("id", "action_id", "event", "start_time", "finish_time", "result", "host")
+INSTANCE_COLUMNS = (
+    "uuid",
+    "hostname",
+    "user_id",
+    "project_id",
+    "node",
+    "host",
+    "memory_mb",
+    "root_gb",
+    "vcpus",
+)
+COLUMNS = {ACTIONS: ACTION_COLUMNS, EVENTS: EVENT_COLUMNS, INSTANCES: INSTANCE_COLUMNS}
+
+#: Events sorted in memory before a run goes to disk.
+RUN_SIZE = 250_000
+#: Records per line of a run or cache file.
+BATCH = 4096
+
+# A joined row (a JSON-able list): the first five fields are the event's identity and its sort key.
+START, CELL, ID, UUID, EVENT, FINISH, RESULT, NAME, USER, PROJECT, HOST, FLAVOR, CREATED = range(13)
+_identity = itemgetter(START, CELL, ID, UUID, EVENT)
+
+
+def _identity_key(row: List[Any]) -> Tuple[Any, ...]:
+    """The identity as a sort key (an event name may be NULL)."""
+    return (row[START], row[CELL], row[ID], row[UUID] or "", row[EVENT] or "")
+
+
+class DumpFile(Protocol):
+    """A dump as :func:`starcompactor.machines.list_backups` lists it."""
+
+    uri: str
+    name: str
+    size: Optional[int]
+    mtime: Optional[dt.datetime]
+    name_time: Optional[dt.datetime]
+
+
+def dump_order(dumps: Iterable[DumpFile]) -> List[DumpFile]:
+    """Oldest first: by the time in the file name, else the modification time, then by name."""
+    return sorted(dumps, key=lambda d: (d.name_time or d.mtime or dt.datetime.min, d.name))
+
+
+def _time_code(text: Optional[str]) -> int:
+    """``YYYY-MM-DD HH:MM:SS`` → the integer YYYYMMDDHHMMSS (ordered as the times); None → -1."""
+    if not text:
+        return -1
+    return int(text[0:4] + text[5:7] + text[8:10] + (text[11:13] + text[14:16] + text[17:19] or "000000"))
+
+
+def _window_code(when: Optional[dt.datetime], upper: bool) -> Optional[int]:
+    if when is None:
+        return None
+    code = int(when.strftime("%Y%m%d%H%M%S"))
+    # actions are created at whole seconds: "at or after 10:00:00.5" is "at or after 10:00:01"
+    return code + 1 if when.microsecond and not upper else code
+
+
+# -- one dump -------------------------------------------------------------------------------------------
+
+
+class _Actions:
+    """``instance_actions`` rows of one table as three arrays, looked up by id (rows come in id order;
+    looking up the next id first makes the usual, nearly ordered, lookups cost no search)."""
+
+    def __init__(self) -> None:
+        self.ids = array("q")
+        self.instances = array("l")
+        self.created = array("q")
+        self.ordered = True
+        self._hint = 0
+
+    def add(self, action_id: int, instance: int, created: int) -> None:
+        if self.ordered and self.ids and action_id <= self.ids[-1]:
+            self.ordered = False
+        self.ids.append(action_id)
+        self.instances.append(instance)
+        self.created.append(created)
+
+    def close(self) -> None:
+        """Sort by id when the dump did not (a table without a primary key order)."""
+        if self.ordered:
+            return
+        order = sorted(range(len(self.ids)), key=self.ids.__getitem__)
+        self.ids = array("q", (self.ids[i] for i in order))
+        self.instances = array("l", (self.instances[i] for i in order))
+        self.created = array("q", (self.created[i] for i in order))
+        self.ordered = True
+
+    def find(self, action_id: int) -> int:
+        """The index of ``action_id``, or -1."""
+        ids = self.ids
+        hint = self._hint
+        if hint < len(ids) and ids[hint] == action_id:
+            self._hint = hint + 1
+            return hint
+        i = bisect_left(ids, action_id)
+        if i < len(ids) and ids[i] == action_id:
+            self._hint = i + 1
+            return i
+        return -1
+
+
+@dataclass
+class DumpStats:
+    """What one dump gave (for the manifest)."""
+
+    name: str
+    uri: str
+    events: int = 0  #: joined events this dump holds
+    from_cache: bool = False
+    cells: List[str] = field(default_factory=list)
+
+
+class _Decoder(Dict[bytes, str]):
+    """Repeated short texts (event names, results, hosts, users) decoded once."""
+
+    def __missing__(self, raw: bytes) -> str:
+        text = raw.decode("utf-8", "surrogateescape")
+        if len(self) < 65536:
+            self[raw] = text
+        return text
+
+
+def _text(decoder: _Decoder, token: Any) -> Optional[str]:
+    return None if token is None else decoder[token]
+
+
+def read_dump_events(
+    uri: str,
+    name: str,
+    databases: Sequence[str],
+    instance_type: str,
+    workdir: str,
+    *,
+    run_size: int = RUN_SIZE,
+    transport_params: Optional[Dict[str, Any]] = None,
+    stats: Optional[DumpStats] = None,
+) -> Iterator[List[Any]]:
+    """One dump's joined events in output order (see the module's doc for the row layout).
+
+    ``workdir`` holds the sorted runs while the dump is read (removed when the iterator is done).
+    """
+    vm = instance_type == "vm"
+    cell_of = {db: i for i, db in enumerate(databases)}
+    tables = [(db, table) for db in databases for table in TABLES]
+    columns: Dict[TableKey, Sequence[str]] = {(db, table): COLUMNS[table[len(SHADOW) :] if table.startswith(SHADOW) else table] for db, table in tables}
+    reader = RawDumpReader(uri, tables, columns, name=name, transport_params=transport_params)
+    uuid_number: Dict[bytes, int] = {}
+    uuids: List[bytes] = []
+    actions: Dict[Tuple[int, bool], _Actions] = {}
+    instances: List[Optional[tuple]] = []
+    decoder = _Decoder()
+    run: List[list] = []
+    runs: List[str] = []
+    run_dir = tempfile.mkdtemp(prefix="runs-", dir=workdir)
+    sort_key = itemgetter(0, 1, 2, 3)
+    try:
+        row: Any
+        for database, table, row in reader:
+            db: str = database  # type: ignore[assignment]
+            cell = cell_of[db]
+            shadow = table.startswith(SHADOW)
+            base = table[len(SHADOW) :] if shadow else table
+            if base == EVENTS:
+                event_id, action_id, event, start, finish, result, host = row
+                if event_id is None or action_id is None:
+                    continue
+                run.append(
+                    [
+                        raw_time(start) or "",
+                        cell,
+                        int(event_id),
+                        int(shadow),
+                        int(action_id),
+                        _text(decoder, event),
+                        raw_time(finish),
+                        _text(decoder, result),
+                        _text(decoder, host),
+                    ]
+                )
+                if len(run) >= run_size:
+                    run.sort(key=sort_key)
+                    runs.append(_spill(run, run_dir, len(runs)))
+                    run = []
+            elif base == ACTIONS:
+                action_id, instance_uuid, created = row
+                if action_id is None or instance_uuid is None:
+                    continue
+                number = uuid_number.get(instance_uuid)
+                if number is None:
+                    number = uuid_number[instance_uuid] = len(uuids)
+                    uuids.append(instance_uuid)
+                    instances.append(None)
+                table_actions = actions.get((cell, shadow))
+                if table_actions is None:
+                    table_actions = actions[(cell, shadow)] = _Actions()
+                table_actions.add(int(action_id), number, _time_code(raw_time(created)))
+            else:
+                number = uuid_number.get(row[0]) if row[0] is not None else None
+                if number is None or (shadow and instances[number] is not None):
+                    continue  # no action names it; or a live row already did
+                _uuid, hostname, user, project, node, host, memory, root, vcpus = row
+                flavor = None
+                if vm:
+                    flavor = ",".join(
+                        "NULL" if v is None else v.decode("ascii", "replace") for v in (memory, root, vcpus)
+                    )
+                instances[number] = (
+                    _text(decoder, hostname),
+                    _text(decoder, user),
+                    _text(decoder, project),
+                    _text(decoder, node),
+                    _text(decoder, host),
+                    flavor,
+                )
+        for table_actions in actions.values():
+            table_actions.close()
+        present = [db for db in databases if (db, EVENTS) in reader.info.tables]
+        if stats is not None:
+            stats.cells = present
+        if not present:
+            raise StarCompactorError(
+                f"{name}: none of the Nova databases {', '.join(databases)} has instance tables in this dump "
+                f"(databases in the dump: {', '.join(reader.info.databases) or 'none'})"
+            )
+        run.sort(key=sort_key)
+        streams: List[Iterable[list]] = [run]
+        handles = []
+        for path in runs:
+            handle = open(path, "rb")  # noqa: SIM115 - closed below
+            handles.append(handle)
+            streams.append(_flatten(read_entry(handle)))
+        try:
+            merged = heapq.merge(*streams, key=sort_key) if len(streams) > 1 else iter(run)
+            text_uuids = [u.decode("utf-8", "surrogateescape") for u in uuids]
+            del uuid_number
+            count = 0
+            for start, cell, event_id, shadow, action_id, event, finish, result, event_host in merged:
+                found = -1
+                if shadow:
+                    table_actions = actions.get((cell, True))
+                    found = table_actions.find(action_id) if table_actions is not None else -1
+                if found < 0:
+                    table_actions = actions.get((cell, False))
+                    found = table_actions.find(action_id) if table_actions is not None else -1
+                    if found < 0 and not shadow:
+                        continue
+                if found < 0:
+                    table_actions = actions.get((cell, True))
+                    found = table_actions.find(action_id) if table_actions is not None else -1
+                    if found < 0:
+                        continue
+                number = table_actions.instances[found]  # type: ignore[union-attr]
+                instance = instances[number]
+                if instance is None:
+                    continue  # the action's instance is in neither table: the join drops it
+                name_, user, project, node, host, flavor = instance
+                count += 1
+                yield [
+                    start,
+                    cell,
+                    event_id,
+                    text_uuids[number],
+                    event,
+                    finish,
+                    result,
+                    name_,
+                    user,
+                    project,
+                    physical_host(node, event_host, host),
+                    flavor,
+                    table_actions.created[found],  # type: ignore[union-attr]
+                ]
+            if stats is not None:
+                stats.events = count
+        finally:
+            for handle in handles:
+                handle.close()
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _spill(run: List[list], directory: str, index: int) -> str:
+    path = os.path.join(directory, f"run-{index:05d}.json")
+    with open(path, "wb") as out:
+        write_entry(out, "run", (run[i : i + BATCH] for i in range(0, len(run), BATCH)))
+    return path
+
+
+def _store(rows: Iterable[List[Any]], workdir: str, name: str) -> str:
+    """Write rows to a private file of ``workdir`` (read back with :func:`_read_file`)."""
+    path = os.path.join(workdir, name + ".json")
+    with open(path, "wb") as out:
+        write_entry(out, name, _batched(rows))
+    return path
+
+
+def _read_file(path: str, on_row_count: Optional[Any] = None) -> Iterator[List[Any]]:
+    with open(path, "rb") as handle:
+        for batch in read_entry(handle):
+            if on_row_count is not None:
+                on_row_count(len(batch))
+            yield from batch
+
+
+def _counting(rows: Iterable[List[Any]], on_row_count: Any) -> Iterator[List[Any]]:
+    for row in rows:
+        on_row_count(1)
+        yield row
+
+
+def _flatten(batches: Iterable[List[Any]]) -> Iterator[Any]:
+    for batch in batches:
+        yield from batch
+
+
+def _batched(rows: Iterable[Any], size: int = BATCH) -> Iterator[List[Any]]:
+    batch: List[Any] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# -- several dumps --------------------------------------------------------------------------------------
+
+
+def dropped_rows(older: Iterable[List[Any]], newer: Iterable[List[Any]]) -> Iterator[List[Any]]:
+    """The rows of ``older`` whose identity ``newer`` lacks (both in output order): what was archived
+    away or purged between two dumps."""
+    newer_iter = iter(newer)
+    current = next(newer_iter, None)
+    current_key = _identity_key(current) if current is not None else None
+    for row in older:
+        key = _identity_key(row)
+        while current_key is not None and current_key < key:
+            current = next(newer_iter, None)
+            current_key = _identity_key(current) if current is not None else None
+        if current_key != key:
+            yield row
+
+
+def union_rows(streams: Sequence[Iterable[List[Any]]]) -> Iterator[List[Any]]:
+    """Merge streams in output order, each identity once: from the first stream (the newest) that has it."""
+    keyed = [_ranked(stream, rank) for rank, stream in enumerate(streams)]
+    last = None
+    for key, row in heapq.merge(*keyed):
+        if key[0] != last:
+            last = key[0]
+            yield row
+
+
+def _ranked(stream: Iterable[List[Any]], rank: int) -> Iterator[Tuple[Tuple[Any, int], List[Any]]]:
+    for row in stream:
+        yield (_identity_key(row), rank), row
+
+
+# -- the source -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    """What changes the rows a dump yields (part of every cache key)."""
+
+    databases: Tuple[str, ...]
+    instance_type: str
+
+    def key(self) -> Dict[str, Any]:
+        return {
+            "databases": list(self.databases),
+            "instance_type": self.instance_type,
+            "code": _CODE_VERSION,
+        }
+
+
+def _code_version() -> str:
+    from ..dump import raw, reader, schema, values
+    from . import hosts
+
+    return code_version(raw, reader, schema, values, hosts, dump_cache, _this_module())
+
+
+def _this_module() -> Any:
+    import sys
+
+    return sys.modules[__name__]
+
+
+_CODE_VERSION = ""
+
+
+class DumpSource:
+    """Instance events of archived dumps (see the module's doc), as the database source gives them.
+
+    ``dumps`` as :func:`starcompactor.machines.list_backups` lists them; the newest (by the time in its
+    name, else its modification time) is read, and with ``all_dumps`` every one. ``cache``: a
+    :class:`~starcompactor.dump.cache.DumpCache` keeping each dump's rows (and what each pair of
+    consecutive dumps dropped), so a re-run reads only new or changed dumps.
+    """
+
+    def __init__(
+        self,
+        dumps: Sequence[DumpFile],
+        databases: Sequence[str],
+        *,
+        start: Optional[dt.datetime] = None,
+        end: Optional[dt.datetime] = None,
+        instance_type: str = "vm",
+        include_unfinished: bool = False,
+        all_dumps: bool = False,
+        cache: Optional[DumpCache] = None,
+        transport_params: Optional[Dict[str, Any]] = None,
+        workdir: Optional[str] = None,
+    ) -> None:
+        global _CODE_VERSION
+        check_instance_type(instance_type)
+        if not databases:
+            raise ConfigError("no Nova databases to read (nova_databases is empty)")
+        if not dumps:
+            raise ConfigError("no dumps to read")
+        if not _CODE_VERSION:
+            _CODE_VERSION = _code_version()
+        ordered = dump_order(dumps)
+        self.dumps = ordered if all_dumps else ordered[-1:]
+        self.available = len(ordered)
+        self.settings = ArchiveSettings(tuple(dict.fromkeys(databases)), instance_type)
+        self.start = start
+        self.end = end
+        self.include_unfinished = include_unfinished
+        self.all_dumps = all_dumps
+        self.cache = cache
+        self.transport_params = transport_params
+        self.workdir = workdir
+        self.stats = [DumpStats(d.name, d.uri) for d in self.dumps]
+        self.dropped = 0  #: events only older dumps hold
+        self.skipped_unfinished = 0
+        self.events = 0
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def _identity(self, dump: DumpFile) -> str:
+        stamp = getattr(dump, "etag", None) or (dump.mtime.isoformat() if dump.mtime else None)
+        return dump_identity(dump.uri, dump.size, stamp, transport_params=self.transport_params)
+
+    def _read(self, index: int, workdir: str) -> Iterator[List[Any]]:
+        dump = self.dumps[index]
+        log.info("reading %s", dump.name)
+        return read_dump_events(
+            dump.uri,
+            dump.name,
+            self.settings.databases,
+            self.settings.instance_type,
+            workdir,
+            transport_params=self.transport_params,
+            stats=self.stats[index],
+        )
+
+    def _rows_of(self, index: int, identities: Sequence[Optional[str]], workdir: str) -> Iterator[List[Any]]:
+        """A dump's rows: from the cache, else read (and stored in the cache when there is one)."""
+        if self.cache is None:
+            return self._read(index, workdir)
+        key = entry_key("instance-rows", identities[index], self.settings.key())
+        try:
+            rows = self.cache.records("instance-rows", key)
+            self.stats[index].from_cache = True
+            return _counted(rows, self.stats[index])
+        except CacheMiss:
+            pass
+        self.cache.write_records("instance-rows", key, _batched(self._read(index, workdir)))
+        return _counted(self.cache.records("instance-rows", key), self.stats[index])
+
+    def joined_rows(self) -> Iterator[List[Any]]:
+        """Every event (unfiltered: unfinished ones too, any creation time) in output order, once."""
+        workdir = tempfile.mkdtemp(prefix="starcompactor-", dir=self.workdir)
+        try:
+            identities: List[Optional[str]] = [
+                self._identity(d) if self.cache is not None else None for d in self.dumps
+            ]
+            last = len(self.dumps) - 1
+            # what each dump holds that the next one does not, oldest first
+            dropped: List[Iterable[List[Any]]] = []
+            previous: Optional[str] = None  # without a cache: the previous dump's rows, on disk
+            for index in range(1, last + 1):
+                if self.cache is not None:
+                    dropped.append(self._dropped_cached(index, identities, workdir))
+                    continue
+                if previous is None:
+                    previous = _store(self._read(index - 1, workdir), workdir, f"dump-{index - 1}")
+                current = _store(self._read(index, workdir), workdir, f"dump-{index}")
+                path = _store(
+                    dropped_rows(_read_file(previous), _read_file(current)), workdir, f"dropped-{index}"
+                )
+                os.unlink(previous)
+                previous = current
+                dropped.append(_read_file(path, self._count_dropped))
+            if previous is not None:
+                newest: Iterable[List[Any]] = _read_file(previous)
+            else:
+                newest = self._rows_of(last, identities, workdir)
+            if dropped:
+                yield from union_rows([newest, *dropped[::-1]])
+            else:
+                yield from newest
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _count_dropped(self, n: int) -> None:
+        self.dropped += n
+
+    def _dropped_cached(self, index: int, identities: Sequence[Optional[str]], workdir: str) -> Iterable[List[Any]]:
+        """The rows dump ``index - 1`` has and dump ``index`` lacks, from the cache or made and stored."""
+        assert self.cache is not None
+        key = entry_key("instance-dropped", identities[index - 1], identities[index], self.settings.key())
+        try:
+            return _counting(self.cache.records("instance-dropped", key), self._count_dropped)
+        except CacheMiss:
+            pass
+        older = self._rows_of(index - 1, identities, workdir)
+        newer = self._rows_of(index, identities, workdir)
+        self.cache.write_records("instance-dropped", key, _batched(dropped_rows(older, newer)))
+        return _counting(self.cache.records("instance-dropped", key), self._count_dropped)
+
+    # -- the trace -------------------------------------------------------------------------------------
+
+    def row_batches(self, masker: Optional[Masker]) -> Iterator[List[tuple]]:
+        """Rows shaped as the database path's (see :func:`~starcompactor.instances.db.rows_to_lines`):
+        ``(event, start, finish, result, (uuid, name, user, project, host, properties))``, masked by
+        ``masker``, in batches, in start-time order."""
+        flavors = Flavors()
+        vm = self.settings.instance_type == "vm"
+        lower = _window_code(self.start, upper=False)
+        upper = _window_code(self.end, upper=True)
+        items: Dict[tuple, tuple] = {}
+        times: Dict[str, dt.datetime] = {}
+        parse = dt.datetime.fromisoformat
+        if masker is not None:
+            mask = masker.table
+            mask_once = masker.uncached
+        batch: List[tuple] = []
+        skipped = 0
+        events = 0
+        for row in self.joined_rows():
+            created = row[CREATED]
+            if lower is not None and (created < lower):
+                continue
+            if upper is not None and (created < 0 or created > upper):
+                continue
+            if row[FINISH] is None and not self.include_unfinished:
+                skipped += 1
+                continue
+            ident = (row[UUID], row[NAME], row[USER], row[PROJECT], row[HOST], row[FLAVOR])
+            item = items.get(ident)
+            if item is None:
+                properties = flavors[row[FLAVOR]] if vm and row[FLAVOR] is not None else {}
+                if masker is None:
+                    item = (row[UUID], row[NAME], row[USER], row[PROJECT], row[HOST], properties)
+                else:
+                    item = (
+                        mask_once(row[UUID]),
+                        mask_once(row[NAME]),
+                        mask[row[USER]],
+                        mask[row[PROJECT]],
+                        mask[row[HOST]],
+                        properties,
+                    )
+                if len(items) >= 65536:
+                    items.clear()
+                items[ident] = item
+            start = row[START]
+            finish = row[FINISH]
+            start_time = times.get(start) if start else None
+            if start and start_time is None:
+                if len(times) >= 65536:
+                    times.clear()
+                start_time = times[start] = parse(start)
+            batch.append(
+                (row[EVENT], start_time, parse(finish) if finish else None, row[RESULT], item)
+            )
+            events += 1
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+        self.skipped_unfinished = skipped
+        self.events = events
+
+    def masked_batches(self, masker: Optional[Masker]) -> Iterator[List[Any]]:
+        from .db import rows_to_events
+
+        return map(rows_to_events, self.row_batches(masker))
+
+    def batches(self) -> Iterator[List[Any]]:
+        return self.masked_batches(None)
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch in self.batches():
+            yield from batch
+
+    def close(self) -> None:
+        pass
+
+    def manifest_extra(self) -> Dict[str, Any]:
+        extra: Dict[str, Any] = {
+            "source": "dump",
+            "window": {
+                "start": self.start.isoformat() if self.start else None,
+                "end": self.end.isoformat() if self.end else None,
+            },
+            "include_unfinished": self.include_unfinished,
+            "skipped_unfinished": self.skipped_unfinished,
+            "all_dumps": self.all_dumps,
+            "dumps_available": self.available,
+            "databases": list(self.settings.databases),
+        }
+        if self.all_dumps:
+            extra["events_only_in_older_dumps"] = self.dropped
+        return extra
+
+    def inputs(self) -> List[Dict[str, Any]]:
+        return [
+            {"source": "dump", "name": s.name, "uri": s.uri, "events": s.events, "cells": s.cells}
+            for s in self.stats
+        ]
+
+
+def _counted(rows: Iterator[List[Any]], stats: DumpStats) -> Iterator[List[Any]]:
+    count = 0
+    for row in rows:
+        count += 1
+        yield row
+    stats.events = count
+
+
+__all__ = ["DumpSource", "dropped_rows", "read_dump_events", "union_rows"]
