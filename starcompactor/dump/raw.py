@@ -130,7 +130,7 @@ class RawDumpReader(DumpReader):
                 self.info.path, f"INSERT INTO `{table}`: {exc}", self._b.base + start + exc.position
             ) from exc
 
-    def _builder(self, key: TableKey, cols: Optional[bytes]) -> Optional[Callable[[List[Any]], Any]]:
+    def _builder(self, key: TableKey, cols: Optional[bytes]) -> Any:
         cache_key = (key, cols, None)
         build = self._builders.get(cache_key)
         if build is not None:

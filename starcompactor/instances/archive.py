@@ -170,7 +170,7 @@ class DumpStats:
     name: str
     uri: str
     events: int = 0  #: joined events this dump holds
-    from_cache: bool = False
+    read: bool = False  #: the dump itself was read (not its cache entry)
     cells: List[str] = field(default_factory=list)
 
 
@@ -511,6 +511,7 @@ class DumpSource:
     def _read(self, index: int, workdir: str) -> Iterator[List[Any]]:
         dump = self.dumps[index]
         log.info("reading %s", dump.name)
+        self.stats[index].read = True
         return read_dump_events(
             dump.uri,
             dump.name,
@@ -528,7 +529,6 @@ class DumpSource:
         key = entry_key("instance-rows", identities[index], self.settings.key())
         try:
             rows = self.cache.records("instance-rows", key)
-            self.stats[index].from_cache = True
             return _counted(rows, self.stats[index])
         except CacheMiss:
             pass
