@@ -208,7 +208,7 @@ def read_dump_events(
     tables = [(db, table) for db in databases for table in TABLES]
     columns: Dict[TableKey, Sequence[str]] = {(db, table): COLUMNS[table[len(SHADOW) :] if table.startswith(SHADOW) else table] for db, table in tables}
     reader = RawDumpReader(uri, tables, columns, name=name, transport_params=transport_params)
-    uuid_number: Dict[bytes, int] = {}
+    uuid_number: Dict[Tuple[int, bytes], int] = {}  # an instance of each cell is a number
     uuids: List[bytes] = []
     actions: Dict[Tuple[int, bool], _Actions] = {}
     instances: List[Optional[tuple]] = []
@@ -249,9 +249,9 @@ def read_dump_events(
                 action_id, instance_uuid, created = row
                 if action_id is None or instance_uuid is None:
                     continue
-                number = uuid_number.get(instance_uuid)
+                number = uuid_number.get((cell, instance_uuid))
                 if number is None:
-                    number = uuid_number[instance_uuid] = len(uuids)
+                    number = uuid_number[(cell, instance_uuid)] = len(uuids)
                     uuids.append(instance_uuid)
                     instances.append(None)
                 table_actions = actions.get((cell, shadow))
@@ -259,9 +259,15 @@ def read_dump_events(
                     table_actions = actions[(cell, shadow)] = _Actions()
                 table_actions.add(int(action_id), number, _time_code(raw_time(created)))
             else:
-                number = uuid_number.get(row[0]) if row[0] is not None else None
-                if number is None or (shadow and instances[number] is not None):
-                    continue  # no action names it; or a live row already did
+                if row[0] is None:
+                    continue
+                number = uuid_number.get((cell, row[0]))
+                if number is None:  # kept: a shadow action read later may name it
+                    number = uuid_number[(cell, row[0])] = len(uuids)
+                    uuids.append(row[0])
+                    instances.append(None)
+                elif shadow and instances[number] is not None:
+                    continue  # the live row wins
                 _uuid, hostname, user, project, node, host, memory, root, vcpus = row
                 flavor = None
                 if vm:

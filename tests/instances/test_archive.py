@@ -412,7 +412,7 @@ def cell_tables(draw):
     )
 
 
-@hsettings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(first=cell_tables(), second=cell_tables(), unfinished=st.booleans())
 def test_random_tables_give_the_database_rows(cells, tmp_path_factory, first, second, unfinished):
     server = cells
