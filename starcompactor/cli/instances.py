@@ -266,7 +266,9 @@ def dump_source(request: InstancesRequest, config: Config) -> Any:
     archive = request.archive
     backup_dir = archive.backup_dir or config.backup_dir
     if not backup_dir:
-        raise ConfigError("no backup directory: give --backup-dir DIR or set [backup] backup_dir in the config")
+        raise ConfigError(
+            "no backup directory: give --backup-dir DIR or set [backup] backup_dir in the config"
+        )
     databases = config.nova_databases
     if request.db.nova_databases:
         databases = tuple(d.strip() for d in request.db.nova_databases.split(",") if d.strip())

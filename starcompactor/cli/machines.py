@@ -35,6 +35,7 @@ class MachinesRequest:
     skip_bad_files: bool
     workers: Optional[int]
     executor: Optional[str]
+    cache: Optional[str] = None
 
 
 def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +56,11 @@ def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
         "--skip-bad-files",
         action="store_true",
         help="leave out unreadable dumps (as missing data) instead of stopping",
+    )
+    group.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep each dump's snapshot in DIR, so a re-run reads only new or changed dumps",
     )
     group = parser.add_argument_group("workers")
     group.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
@@ -88,6 +94,7 @@ def machines_request(args: argparse.Namespace, out: Optional[OutputOptions] = No
         skip_bad_files=args.skip_bad_files,
         workers=args.workers,
         executor=args.executor,
+        cache=getattr(args, "cache", None),
     )
 
 
@@ -118,6 +125,7 @@ def run_machines(request: MachinesRequest) -> int:
             executor=request.executor,
             skip_bad_files=request.skip_bad_files,
             on_progress=on_progress,
+            cache=request.cache,
         )
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(result.counts.items())) or "no events"
     where = "stdout" if out.output == "-" else out.output

@@ -100,7 +100,9 @@ class DumpCache:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"--cache {directory}: cannot create the directory: {exc.strerror or exc}") from exc
+            raise ConfigError(
+                f"--cache {directory}: cannot create the directory: {exc.strerror or exc}"
+            ) from exc
         self.hits = 0
         self.misses = 0
         self._warned: Set[str] = set()
@@ -241,4 +243,12 @@ def read_entry(handle: IO[bytes]) -> Iterator[List[Any]]:
         yield orjson.loads(line)
 
 
-__all__ = ["CacheMiss", "DumpCache", "code_version", "dump_identity", "entry_key", "read_entry", "write_entry"]
+__all__ = [
+    "CacheMiss",
+    "DumpCache",
+    "code_version",
+    "dump_identity",
+    "entry_key",
+    "read_entry",
+    "write_entry",
+]

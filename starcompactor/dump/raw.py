@@ -20,7 +20,9 @@ from .reader import _COLUMN_NAME, DumpReader, TableKey, _ident
 from .values import _STR, BitLiteral, Token, iter_rows, unescape
 
 #: A DATETIME/TIMESTAMP as mysqldump writes it; zero dates ('0000-00-00 …') are not times.
-_TIME_TEXT = re.compile(rb"[1-9]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?: \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)?")
+_TIME_TEXT = re.compile(
+    rb"[1-9]\d{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?: \d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)?"
+)
 
 
 #: Any value, not captured (the alternatives of the VALUES tokenizer).
@@ -132,9 +134,9 @@ class RawDumpReader(DumpReader):
 
     def _builder(self, key: TableKey, cols: Optional[bytes]) -> Any:
         cache_key = (key, cols, None)
-        build = self._builders.get(cache_key)
-        if build is not None:
-            return build
+        cached = self._builders.get(cache_key)
+        if cached is not None:
+            return cached
         schema = (
             self.schemas.get(key) or self.schemas.get((self._db, key[1])) or self.schemas.get((None, key[1]))
         )
@@ -147,7 +149,7 @@ class RawDumpReader(DumpReader):
         answered = self.request.answers(key)
         wanted = self.raw_columns.get(answered) if answered is not None else None
         wanted = wanted if wanted is not None else tuple(names)
-        build = _tuple_builder(names, wanted)
+        build: Any = _tuple_builder(names, wanted)
         self._builders[cache_key] = build
         self._patterns[(key, cols)] = _row_pattern(names, wanted)
         return build

@@ -44,9 +44,9 @@ from operator import itemgetter
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 from ..config import check_instance_type
+from ..dump import TableKey
 from ..dump import cache as dump_cache
 from ..dump.cache import CacheMiss, DumpCache, code_version, dump_identity, entry_key, read_entry, write_entry
-from ..dump import TableKey
 from ..dump.raw import RawDumpReader, raw_time
 from ..errors import ConfigError, StarCompactorError
 from ..mask import Masker
@@ -89,13 +89,22 @@ def _identity_key(row: List[Any]) -> Tuple[Any, ...]:
 
 
 class DumpFile(Protocol):
-    """A dump as :func:`starcompactor.machines.list_backups` lists it."""
+    """A dump as :func:`starcompactor.machines.list_backups` lists it (read-only attributes)."""
 
-    uri: str
-    name: str
-    size: Optional[int]
-    mtime: Optional[dt.datetime]
-    name_time: Optional[dt.datetime]
+    @property
+    def uri(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def size(self) -> Optional[int]: ...
+
+    @property
+    def mtime(self) -> Optional[dt.datetime]: ...
+
+    @property
+    def name_time(self) -> Optional[dt.datetime]: ...
 
 
 def dump_order(dumps: Iterable[DumpFile]) -> List[DumpFile]:
@@ -206,7 +215,10 @@ def read_dump_events(
     vm = instance_type == "vm"
     cell_of = {db: i for i, db in enumerate(databases)}
     tables = [(db, table) for db in databases for table in TABLES]
-    columns: Dict[TableKey, Sequence[str]] = {(db, table): COLUMNS[table[len(SHADOW) :] if table.startswith(SHADOW) else table] for db, table in tables}
+    columns: Dict[TableKey, Sequence[str]] = {
+        (db, table): COLUMNS[table[len(SHADOW) :] if table.startswith(SHADOW) else table]
+        for db, table in tables
+    }
     reader = RawDumpReader(uri, tables, columns, name=name, transport_params=transport_params)
     uuid_number: Dict[Tuple[int, bytes], int] = {}  # an instance of each cell is a number
     uuids: List[bytes] = []
@@ -579,7 +591,9 @@ class DumpSource:
     def _count_dropped(self, n: int) -> None:
         self.dropped += n
 
-    def _dropped_cached(self, index: int, identities: Sequence[Optional[str]], workdir: str) -> Iterable[List[Any]]:
+    def _dropped_cached(
+        self, index: int, identities: Sequence[Optional[str]], workdir: str
+    ) -> Iterable[List[Any]]:
         """The rows dump ``index - 1`` has and dump ``index`` lacks, from the cache or made and stored."""
         assert self.cache is not None
         key = entry_key("instance-dropped", identities[index - 1], identities[index], self.settings.key())
@@ -645,9 +659,7 @@ class DumpSource:
                 if len(times) >= 65536:
                     times.clear()
                 start_time = times[start] = parse(start)
-            batch.append(
-                (row[EVENT], start_time, parse(finish) if finish else None, row[RESULT], item)
-            )
+            batch.append((row[EVENT], start_time, parse(finish) if finish else None, row[RESULT], item))
             events += 1
             if len(batch) >= BATCH:
                 yield batch

@@ -167,7 +167,13 @@ def _list_s3(uri: str) -> Iterator[TaggedEntry]:
                 name = key[len(prefix) :]
                 if not name:
                     continue
-                yield f"s3://{bucket}/{key}", name, obj.get("Size"), to_utc(obj["LastModified"]), obj.get("ETag")
+                yield (
+                    f"s3://{bucket}/{key}",
+                    name,
+                    obj.get("Size"),
+                    to_utc(obj["LastModified"]),
+                    obj.get("ETag"),
+                )
     except Exception as exc:  # botocore errors: no such bucket, access denied, no endpoint
         if isinstance(exc, StarCompactorError):
             raise
@@ -176,7 +182,9 @@ def _list_s3(uri: str) -> Iterator[TaggedEntry]:
 
 #: URI scheme -> lister of a directory's files. Local paths (no scheme, or ``file://``) are listed with
 #: os.scandir; other stores are one registration (smart_open then opens what was listed).
-LISTERS: Registry[Callable[[str], Iterator[Union[Entry, TaggedEntry]]]] = Registry("backup store", "or a local directory")
+LISTERS: Registry[Callable[[str], Iterator[Union[Entry, TaggedEntry]]]] = Registry(
+    "backup store", "or a local directory"
+)
 LISTERS.register("s3", _list_s3)
 
 

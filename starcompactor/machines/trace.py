@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 from ..config import Config, check_instance_type
+from ..dump.cache import DumpCache
 from ..errors import BadDumpError, StarCompactorError
 from ..events import MachineEvent
 from ..mask import Masker, mask_machine_events
@@ -24,6 +25,7 @@ from ..parallel import map_ordered, open_executor
 from ..traces import Progress, ProgressCallback, TraceResult, base_manifest, open_writer, write_manifest
 from .backups import BackupFile, list_backups
 from .diff import machine_events, order_snapshots, sort_events
+from .snapcache import cached_snapshot, snapshot_key, store_snapshot
 from .snapshot import read_snapshot
 from .state import Snapshot, SnapshotSettings
 
@@ -70,14 +72,34 @@ def read_snapshots(
     executor: Optional[str] = None,
     skip_bad_files: bool = False,
     on_progress: Optional[ProgressCallback] = None,
+    cache: Optional[DumpCache] = None,
 ) -> Tuple[List[Snapshot], List[Failure]]:
-    """Read every dump (in parallel) into snapshots in snapshot order, and the failures skipped."""
+    """Read every dump (in parallel) into snapshots in snapshot order, and the failures skipped.
+
+    With ``cache``, a dump whose snapshot is stored under its identity is not read, and every snapshot
+    read is stored (see :mod:`starcompactor.machines.snapcache`).
+    """
     total_bytes = sum(b.size or 0 for b in backups) or None
     done = [0, 0]
-    tasks = [(b, settings) for b in backups]
-    with open_executor(executor, workers) as pool:
+    results: List[Union[Snapshot, Failure, None]] = [None] * len(backups)
+    keys: List[Optional[str]] = [None] * len(backups)
+    if cache is not None:
+        for index, backup in enumerate(backups):
+            key = snapshot_key(backup, settings)
+            keys[index] = key
+            results[index] = cached_snapshot(cache, key, backup)
+    todo = [index for index, result in enumerate(results) if result is None]
+    for index, result in enumerate(results):
+        if result is not None:
+            done[0] += 1
+            done[1] += backups[index].size or 0
+    if done[0] and on_progress is not None:
+        on_progress(Progress("dump", done[0], len(backups), done[1], total_bytes))
+    tasks = [(backups[index], settings) for index in todo]
+    with open_executor(executor, workers if len(tasks) > 1 else 1) as pool:
 
-        def finished(index: int, result: Union[Snapshot, Failure]) -> None:
+        def finished(position: int, result: Union[Snapshot, Failure]) -> None:
+            index = todo[position]
             done[0] += 1
             done[1] += backups[index].size or 0
             if on_progress is not None:
@@ -85,7 +107,11 @@ def read_snapshots(
             if isinstance(result, Failure) and not skip_bad_files:
                 raise BadDumpError(result.uri, result.message, result.kind)
 
-        results = map_ordered(snapshot_or_failure, tasks, pool, finished)
+        for index, result in zip(todo, map_ordered(snapshot_or_failure, tasks, pool, finished)):
+            results[index] = result
+            stored_key = keys[index]
+            if cache is not None and stored_key is not None and isinstance(result, Snapshot):
+                store_snapshot(cache, stored_key, result)
     snapshots = [r for r in results if isinstance(r, Snapshot)]
     failures = [r for r in results if isinstance(r, Failure)]
     for failure in failures:
@@ -106,11 +132,13 @@ def make_machine_trace(
     executor: Optional[str] = None,
     skip_bad_files: bool = False,
     on_progress: Optional[ProgressCallback] = None,
+    cache: Optional[str] = None,
 ) -> MachineTraceResult:
     """Write the machine-event trace of the dumps in ``backup_dir`` to ``output`` (``-``: stdout).
 
     ``masker`` defaults to no masking (the command line always passes one); ``on_progress`` is called
-    with a :class:`~starcompactor.traces.Progress` as each dump is read. Returns what was written.
+    with a :class:`~starcompactor.traces.Progress` as each dump is read; ``cache``: a directory keeping
+    each dump's snapshot, so that a re-run reads only new or changed dumps. Returns what was written.
     """
     config = config or Config()
     masker = masker or Masker("none")
@@ -119,6 +147,7 @@ def make_machine_trace(
     backups = list_backups(backup_dir, regex)
     log.info("%d dump(s) in %s", len(backups), backup_dir)
     settings = SnapshotSettings.from_config(config, instance_type)
+    dump_cache = DumpCache(cache) if cache else None
     snapshots, failures = read_snapshots(
         backups,
         settings,
@@ -126,6 +155,7 @@ def make_machine_trace(
         executor=executor,
         skip_bad_files=skip_bad_files,
         on_progress=on_progress,
+        cache=dump_cache,
     )
     if not snapshots:
         raise StarCompactorError(f"{backup_dir}: none of the {len(backups)} dump(s) could be read")
@@ -152,6 +182,8 @@ def make_machine_trace(
         "skipped": [{"name": f.name, "uri": f.uri, "error": f.message} for f in failures],
         "config": config.source,
     }
+    if dump_cache is not None:
+        extra["cache"] = {"directory": cache, "hits": dump_cache.hits, "misses": dump_cache.misses}
     manifest = base_manifest(
         "machine",
         epoch=config.epoch,

@@ -41,7 +41,16 @@ def _q(value) -> str:
     return "'" + str(value).replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def instance(uuid, name="vm", user="u", project="p", host="c01", node="c01.example.org", flavor=(2048, 20, 2), deleted=0):
+def instance(
+    uuid,
+    name="vm",
+    user="u",
+    project="p",
+    host="c01",
+    node="c01.example.org",
+    flavor=(2048, 20, 2),
+    deleted=0,
+):
     return dict(
         id=int(uuid[:8]) + 1,  # explicit: live and shadow ids must not collide when shadow moves back
         uuid=uuid,
@@ -58,7 +67,9 @@ def instance(uuid, name="vm", user="u", project="p", host="c01", node="c01.examp
 
 
 def action(action_id, uuid, created, request="req"):
-    return dict(id=action_id, instance_uuid=uuid, created_at=created, request_id=f"{request}-{action_id}", action="x")
+    return dict(
+        id=action_id, instance_uuid=uuid, created_at=created, request_id=f"{request}-{action_id}", action="x"
+    )
 
 
 def event(event_id, action_id, name, start, finish, result="Success", host=None, traceback=None):
@@ -119,7 +130,9 @@ def move_shadow_into_live(server, database: str) -> None:
     """What the database source would see had nothing been archived (REPLACE: a newer row wins)."""
     server.sql(
         "SET FOREIGN_KEY_CHECKS=0;\n"
-        + "".join(f"REPLACE INTO `{t}` SELECT * FROM `shadow_{t}`; DELETE FROM `shadow_{t}`;\n" for t in TABLES),
+        + "".join(
+            f"REPLACE INTO `{t}` SELECT * FROM `shadow_{t}`; DELETE FROM `shadow_{t}`;\n" for t in TABLES
+        ),
         database,
     )
 
@@ -140,7 +153,7 @@ STATE_A = {
     "instances": [
         instance(U1, "web-1", node="c01-01.example.org"),
         instance(U3, "no-node", node="", host="c03"),
-        instance(U5, "ünïcödé, \"quoted\"\\n", node=None, host=None, flavor=(None, 1, 1)),
+        instance(U5, 'ünïcödé, "quoted"\\n', node=None, host=None, flavor=(None, 1, 1)),
     ],
     "instance_actions": [
         action(1, U1, "2024-01-01 00:00:00"),
@@ -150,10 +163,28 @@ STATE_A = {
         action(9, "99999999-0000-4000-8000-000000000009", "2024-01-03 00:00:00"),  # no such instance
     ],
     "instance_actions_events": [
-        event(1, 1, "compute__do_build_and_run_instance", "2024-01-01 00:00:01", "2024-01-01 00:00:31", host="c01"),
+        event(
+            1,
+            1,
+            "compute__do_build_and_run_instance",
+            "2024-01-01 00:00:01",
+            "2024-01-01 00:00:31",
+            host="c01",
+        ),
         event(2, 2, "compute_reboot_instance", "2024-01-02 10:00:05", None, None),
-        event(3, 4, "compute_stop_instance", "2024-01-03 00:00:00", "2024-01-03 00:00:01", None, host="c03-x"),
-        event(4, 5, "conductor_schedule_and_build_instances", "2024-01-03 00:00:00", "2024-01-03 00:00:02", "Error", host="conductor-1", traceback="Traceback:\n  'x'"),
+        event(
+            3, 4, "compute_stop_instance", "2024-01-03 00:00:00", "2024-01-03 00:00:01", None, host="c03-x"
+        ),
+        event(
+            4,
+            5,
+            "conductor_schedule_and_build_instances",
+            "2024-01-03 00:00:00",
+            "2024-01-03 00:00:02",
+            "Error",
+            host="conductor-1",
+            traceback="Traceback:\n  'x'",
+        ),
         event(5, 9, "compute_stop_instance", "2024-01-03 00:00:00", "2024-01-03 00:00:01"),
         event(6, 77, "orphan", "2024-01-03 00:00:00", "2024-01-03 00:00:01"),  # no such action
     ],
@@ -163,17 +194,25 @@ SHADOW_A = {  # U2 was deleted and archived: its rows are in shadow_* only
     "instance_actions": [action(3, U2, "2024-01-01 12:00:00")],
     "instance_actions_events": [
         event(7, 3, "compute_terminate_instance", "2024-01-01 12:00:00", "2024-01-01 12:00:10", "Error"),
-        event(8, 3, "compute_terminate_instance", "2024-01-01 12:00:00", "2024-01-01 12:00:10"),  # same second
+        event(
+            8, 3, "compute_terminate_instance", "2024-01-01 12:00:00", "2024-01-01 12:00:10"
+        ),  # same second
     ],
 }
 STATE_B = {
-    "instances": [instance(U4, "bm-1", host="ironic-conductor", node="9e5476bd-a4ec-4653-93d6-72c93aa682ba", flavor=(0, 0, 0))],
+    "instances": [
+        instance(
+            U4, "bm-1", host="ironic-conductor", node="9e5476bd-a4ec-4653-93d6-72c93aa682ba", flavor=(0, 0, 0)
+        )
+    ],
     "instance_actions": [action(6, U4, "2023-12-31 23:59:00"), action(7, U4, "2024-01-01 06:00:00")],
     "instance_actions_events": [
         event(1, 6, "compute_reboot_instance", "2023-12-31 23:59:00", "2024-01-01 00:00:30"),
         event(2, 7, "compute__do_build_and_run_instance", "2024-01-01 06:00:00", "2024-01-01 06:05:00"),
         event(3, 7, "conductor_schedule_and_build_instances", "2024-01-01 05:59:58", "2024-01-01 06:00:00"),
-        event(4, 7, "compute__do_build_and_run_instance", "2024-01-01 00:00:01", "2024-01-01 00:00:02"),  # ties cell A
+        event(
+            4, 7, "compute__do_build_and_run_instance", "2024-01-01 00:00:01", "2024-01-01 00:00:02"
+        ),  # ties cell A
     ],
 }
 
@@ -198,7 +237,9 @@ def test_one_dump_gives_the_database_rows(one_dump, instance_type, include_unfin
     expected = db_events(server, [A, B], **options)
     got = dump_events(directory, [A, B], **options)
     assert got == expected
-    assert len(expected) == (11 if include_unfinished else 10) - 1  # the dangling action's event is not joined
+    assert (
+        len(expected) == (11 if include_unfinished else 10) - 1
+    )  # the dangling action's event is not joined
     uuids = {row[0] for row in got}
     assert U2 in uuids  # only in the shadow tables
     if instance_type == "baremetal":
@@ -232,13 +273,26 @@ def test_cli_writes_the_same_trace_as_the_database_source(one_dump, tmp_path):
         db_out, dump_out = tmp_path / f"db.{fmt}", tmp_path / f"dump.{fmt}"
         base = [sys.executable, "-m", "starcompactor", "instances", "--format", fmt, *common]
         subprocess.run(
-            [*base, "--source", "db", "--no-defaults", "--db-user", "root", "--db-socket", server.socket, str(db_out)],
+            [
+                *base,
+                "--source",
+                "db",
+                "--no-defaults",
+                "--db-user",
+                "root",
+                "--db-socket",
+                server.socket,
+                str(db_out),
+            ],
             check=True,
             env=env,
             cwd=tmp_path,
         )
         subprocess.run(
-            [*base, "--source", "dump", "--backup-dir", str(directory), str(dump_out)], check=True, env=env, cwd=tmp_path
+            [*base, "--source", "dump", "--backup-dir", str(directory), str(dump_out)],
+            check=True,
+            env=env,
+            cwd=tmp_path,
         )
         assert dump_out.read_bytes() == db_out.read_bytes()
         assert dump_out.read_bytes().count(b"\n") > 5
@@ -269,7 +323,9 @@ def union_reference(server, dumps_data: Sequence[Dict[str, bytes]]) -> None:
 def snapshot_for_reference(server) -> Dict[str, bytes]:
     """The rows of both cells as REPLACE statements (data only, no database names)."""
     return {
-        cell: server.dump(["--no-create-info", "--replace", "--skip-triggers", "--skip-add-locks"], databases=[cell])
+        cell: server.dump(
+            ["--no-create-info", "--replace", "--skip-triggers", "--skip-add-locks"], databases=[cell]
+        )
         for cell in (A, B)
     }
 
@@ -339,12 +395,16 @@ def test_an_id_reused_after_purge_is_another_event(cells, tmp_path):
     old = {
         "instances": [instance(U1, "a")],
         "instance_actions": [action(1, U1, "2024-01-01 00:00:00")],
-        "instance_actions_events": [event(1, 1, "compute_start_instance", "2024-01-01 00:00:01", "2024-01-01 00:00:02")],
+        "instance_actions_events": [
+            event(1, 1, "compute_start_instance", "2024-01-01 00:00:01", "2024-01-01 00:00:02")
+        ],
     }
     new = {
         "instances": [instance(U3, "b")],
         "instance_actions": [action(1, U3, "2024-01-02 00:00:00")],
-        "instance_actions_events": [event(1, 1, "compute_stop_instance", "2024-01-02 00:00:01", "2024-01-02 00:00:02")],
+        "instance_actions_events": [
+            event(1, 1, "compute_stop_instance", "2024-01-02 00:00:01", "2024-01-02 00:00:02")
+        ],
     }
     load(server, B, {})
     load(server, A, old)
@@ -352,7 +412,10 @@ def test_an_id_reused_after_purge_is_another_event(cells, tmp_path):
     load(server, A, new)
     write_dump(server, directory, 2)
     got = dump_events(directory, [A, B], all_dumps=True)
-    assert [(row[0], row[1]) for row in got] == [(U1, "compute_start_instance"), (U3, "compute_stop_instance")]
+    assert [(row[0], row[1]) for row in got] == [
+        (U1, "compute_start_instance"),
+        (U3, "compute_stop_instance"),
+    ]
 
 
 def test_dropped_and_union_in_identity_order():
@@ -364,16 +427,26 @@ def test_dropped_and_union_in_identity_order():
     dropped = list(dropped_rows(older, newer))
     assert dropped == [row("a", 0, 1), row("b", 1, 2), row("c", 0, 3)]
     merged = list(union_rows([newer, dropped]))
-    assert merged == [row("a", 0, 1), row("b", 0, 2, finish="x"), row("b", 1, 2), row("c", 0, 3), row("d", 0, 4)]
+    assert merged == [
+        row("a", 0, 1),
+        row("b", 0, 2, finish="x"),
+        row("b", 1, 2),
+        row("c", 0, 3),
+        row("d", 0, 4),
+    ]
 
 
 # -- property: random tables through the real mysqldump ------------------------------------------------
 
-_names = st.sampled_from(["compute_start_instance", "compute_stop_instance", "compute_reboot_instance", "x,y"])
+_names = st.sampled_from(
+    ["compute_start_instance", "compute_stop_instance", "compute_reboot_instance", "x,y"]
+)
 _times = st.datetimes(min_value=dt.datetime(2023, 12, 30), max_value=dt.datetime(2024, 1, 3)).map(
     lambda t: t.replace(microsecond=0).isoformat(" ")
 )
-_text = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs", "Cc")), max_size=8) | st.just("a'b\\c\nd")
+_text = st.text(st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs", "Cc")), max_size=8) | st.just(
+    "a'b\\c\nd"
+)
 _maybe = lambda s: st.none() | s  # noqa: E731
 
 
@@ -392,7 +465,10 @@ def cell_tables(draw):
             (draw(_maybe(st.integers(0, 10**6))), 1, draw(st.integers(0, 64))),
         )
         (instances_shadow if draw(st.booleans()) else instances_live).append(row)
-    actions = [action(i + 1, draw(st.sampled_from(uuids + ["missing"])), draw(_times)) for i in range(draw(st.integers(0, 6)))]
+    actions = [
+        action(i + 1, draw(st.sampled_from(uuids + ["missing"])), draw(_times))
+        for i in range(draw(st.integers(0, 6)))
+    ]
     events = [
         event(
             i + 1,
@@ -407,7 +483,11 @@ def cell_tables(draw):
     ]
     shadow_actions = [a for a in actions if draw(st.booleans())]
     return (
-        {"instances": instances_live, "instance_actions": [a for a in actions if a not in shadow_actions], "instance_actions_events": events},
+        {
+            "instances": instances_live,
+            "instance_actions": [a for a in actions if a not in shadow_actions],
+            "instance_actions_events": events,
+        },
         {"instances": instances_shadow, "instance_actions": shadow_actions},
     )
 
@@ -420,7 +500,9 @@ def test_random_tables_give_the_database_rows(cells, tmp_path_factory, first, se
     # live events may only point at live actions (foreign key): move those of shadow actions to shadow too
     for (live, shadow), cell in ((first, A), (second, B)):
         shadow_ids = {a["id"] for a in shadow["instance_actions"]}
-        shadow["instance_actions_events"] = [e for e in live["instance_actions_events"] if e["action_id"] in shadow_ids]
+        shadow["instance_actions_events"] = [
+            e for e in live["instance_actions_events"] if e["action_id"] in shadow_ids
+        ]
         live_events = [e for e in live["instance_actions_events"] if e["action_id"] not in shadow_ids]
         load(server, cell, dict(live, instance_actions_events=live_events), shadow)
     write_dump(server, directory, 1)
@@ -450,4 +532,3 @@ def test_the_cache_gives_the_same_events_and_reads_only_new_dumps(cells, tmp_pat
     assert as_tuples(list(source)) == expected
     assert [s.read for s in source.stats] == [False, False, True]  # only the new dump is read
     assert any(row[0] == U2 for row in expected)  # only dump 1's shadow tables had U2
-
