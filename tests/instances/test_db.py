@@ -33,8 +33,8 @@ CELL_A, CELL_B = "ie_nova", "ie_nova_cell1"
 EPOCH = D(2015, 9, 17)
 
 U1 = "11111111-1111-4111-8111-111111111111"  # vm, live
-U2 = "22222222-2222-4222-8222-222222222222"  # vm, deleted, node NULL → host
-U3 = "33333333-3333-4333-8333-333333333333"  # vm, node '' and host NULL
+U2 = "22222222-2222-4222-8222-222222222222"  # vm, deleted, node NULL, event host NULL → instances.host
+U3 = "33333333-3333-4333-8333-333333333333"  # vm, node '' and host NULL → the event's host
 U4 = "44444444-4444-4444-8444-444444444444"  # bare metal node, other cell
 NODE_BM = "9e5476bd-a4ec-4653-93d6-72c93aa682ba"
 NAME2 = "ünïcödé-名前"
@@ -184,7 +184,7 @@ EXPECTED_ALL = [
         "no-host",
         "user-a",
         "proj-b",
-        None,
+        "svc",  # no node: the event's own host (SPEC §1.3)
         VM3,
     ),
 ]
@@ -227,7 +227,7 @@ def nova(mariadb):
             statements.append(
                 f"INSERT INTO `{cell}`.instance_actions_events (id, created_at, event, action_id, start_time, "
                 f"finish_time, result, host, deleted) VALUES ({event_id}, {_q(start)}, {_q(name)}, {action_id}, "
-                f"{_q(start)}, {_q(finish)}, {_q(result)}, 'svc', 0);"
+                f"{_q(start)}, {_q(finish)}, {_q(result)}, {_q(None if uuid == U2 else 'svc')}, 0);"
             )
     mariadb.sql("SET NAMES utf8mb4;\n" + "\n".join(statements))
     yield mariadb
