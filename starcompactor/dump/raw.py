@@ -35,23 +35,53 @@ _ANY = (
 _KEPT = rb"(?:'(" + _STR + rb")'|(NULL|[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?))"
 
 
-def _row_pattern(names: Sequence[str], wanted: Sequence[str]) -> Optional[Tuple["re.Pattern[bytes]", Any]]:
+#: How a column's token is handed out: as it is, or converted (see :func:`raw_text` …).
+KINDS = ("raw", "text", "int", "time")
+
+
+def _row_pattern(
+    names: Sequence[str], wanted: Sequence[str], kinds: Sequence[str]
+) -> Optional[Tuple["re.Pattern[bytes]", Any]]:
     """One regular expression for a whole row of a table with columns ``names``, capturing the ``wanted``
-    ones (in table order) and then the separator; with the function putting the captured values in
-    ``wanted`` order. None when a wanted column is missing or named twice (the general path then)."""
+    ones and then the separator, and the function turning its groups into the row's tuple (in ``wanted``
+    order, each value converted as its kind says). None when a wanted column is missing or named twice
+    (the general path then)."""
     position = {name: i for i, name in enumerate(names)}
-    if len(set(wanted)) != len(wanted) or any(name not in position for name in wanted):
+    if not wanted or len(set(wanted)) != len(wanted) or any(name not in position for name in wanted):
         return None
-    in_table_order = sorted(range(len(wanted)), key=lambda k: position[wanted[k]])
     kept = {position[name] for name in wanted}
     body = b",".join(_KEPT if i in kept else _ANY for i in range(len(names)))
     pattern = re.compile(rb"\(" + body + rb"\)[ \t\r\n]*(?:(,)[ \t\r\n]*|;)")
-    # the k-th captured value (table order) is wanted[in_table_order[k]]; reorder to wanted order
-    order = [0] * len(wanted)
-    for k, w in enumerate(in_table_order):
-        order[w] = k
-    reorder = None if order == list(range(len(wanted))) else (itemgetter(*order) if len(order) > 1 else None)
-    return pattern, reorder
+    # groups come in table order, two per kept column: (string body, NULL-or-number)
+    group_of = {name: 2 * k for k, name in enumerate(sorted(wanted, key=position.__getitem__))}
+    return pattern, _converter([group_of[name] for name in wanted], kinds)
+
+
+def _converter(groups: Sequence[int], kinds: Sequence[str]) -> Callable[[Tuple[Any, ...]], Tuple[Any, ...]]:
+    """``groups -> tuple`` for the given group pairs, as straight-line code (a row costs one call, not a
+    loop over its values). The code is made from integers and the fixed texts below only."""
+    parts = []
+    for i, kind in zip(groups, kinds):
+        s, r = f"g[{i}]", f"g[{i + 1}]"
+        string = f"(_unescape({s}) if b'\\\\' in {s} or b\"''\" in {s} else {s})"
+        literal = f"(None if {r} == b'NULL' else {r})"
+        if kind == "text":
+            code = f"({string}.decode('utf-8', 'surrogateescape') if {s} is not None else _text({literal}))"
+        elif kind == "int":
+            code = (
+                f"(int({r}) if {r} is not None and {r} != b'NULL' else (None if {s} is None else int({s})))"
+            )
+        elif kind == "time":
+            code = (
+                f"(({s}.decode('ascii') if {s}[:1] in _DIGITS_1_9 and b'-00' not in {s}[4:10] "
+                f"and len({s}) >= 10 else raw_time({s})) if {s} is not None else None)"
+            )
+        else:
+            code = f"({string} if {s} is not None else {literal})"
+        parts.append(code)
+    source = "lambda g: (" + ", ".join(parts) + ",)"
+    names = {"_unescape": unescape, "_text": raw_text, "raw_time": raw_time, "_DIGITS_1_9": _DIGITS_1_9}
+    return eval(source, names)  # noqa: S307 - the source is built from integers and fixed texts
 
 
 class RawDumpReader(DumpReader):
@@ -70,10 +100,18 @@ class RawDumpReader(DumpReader):
         source: Any,
         tables: Sequence[TableKey],
         columns: Mapping[TableKey, Sequence[str]],
+        kinds: Optional[Mapping[TableKey, Sequence[str]]] = None,
         **options: Any,
     ) -> None:
         super().__init__(source, tables, columns=columns, **options)
         self.raw_columns: Dict[TableKey, Tuple[str, ...]] = {k: tuple(v) for k, v in columns.items()}
+        #: per key, how each column's token is handed out (:data:`KINDS`; default "raw")
+        self.kinds: Dict[TableKey, Tuple[str, ...]] = {
+            k: tuple((kinds or {}).get(k) or ("raw",) * len(v)) for k, v in self.raw_columns.items()
+        }
+        for key, column_kinds in self.kinds.items():
+            if len(column_kinds) != len(self.raw_columns[key]) or not set(column_kinds) <= set(KINDS):
+                raise ValueError(f"kinds of {key}: one of {KINDS} per column")
         self._patterns: Dict[Any, Any] = {}
 
     def _insert(self, head: "re.Match[bytes]") -> Iterator[Tuple[Optional[str], str, Any]]:
@@ -98,23 +136,15 @@ class RawDumpReader(DumpReader):
         compiled = self._patterns.get((key, cols))
         if compiled is not None:
             match = compiled[0].match
-            reorder = compiled[1]
-            width = 2 * len(self.raw_columns.get(self.request.answers(key) or key, ()))
-            pairs = range(0, width, 2)
+            convert = compiled[1]
             while True:
                 m = match(statement, position)
                 if m is None:
                     break
                 position = m.end()
                 groups = m.groups()
-                values = tuple(
-                    (None if groups[i + 1] == b"NULL" else groups[i + 1])
-                    if groups[i] is None
-                    else (unescape(groups[i]) if b"\\" in groups[i] or b"''" in groups[i] else groups[i])
-                    for i in pairs
-                )
-                yield db, table, (reorder(values) if reorder is not None else values)
-                if groups[width] is None:  # the row ended the statement
+                yield db, table, convert(groups)
+                if groups[-1] is None:  # the row ended the statement
                     return
         try:
             for tokens in iter_rows(statement, position):
@@ -148,14 +178,33 @@ class RawDumpReader(DumpReader):
             return None
         answered = self.request.answers(key)
         wanted = self.raw_columns.get(answered) if answered is not None else None
+        kinds = self.kinds.get(answered) if answered is not None else None
         wanted = wanted if wanted is not None else tuple(names)
-        build: Any = _tuple_builder(names, wanted)
+        kinds = kinds if kinds is not None else ("raw",) * len(wanted)
+        build: Any = _tuple_builder(names, wanted, kinds)
         self._builders[cache_key] = build
-        self._patterns[(key, cols)] = _row_pattern(names, wanted)
+        self._patterns[(key, cols)] = _row_pattern(names, wanted, kinds)
         return build
 
 
-def _tuple_builder(names: Sequence[str], wanted: Sequence[str]) -> Callable[[List[Token]], Tuple[Any, ...]]:
+def _tuple_builder(
+    names: Sequence[str], wanted: Sequence[str], kinds: Sequence[str]
+) -> Callable[[List[Token]], Tuple[Any, ...]]:
+    """The general path: the tokenizer's tokens → the wanted values, converted by kind."""
+    plain = _plain_tuple_builder(names, wanted)
+    if all(kind == "raw" for kind in kinds):
+        return plain
+    converters = [_CONVERT[kind] for kind in kinds]
+
+    def build(tokens: List[Token]) -> Tuple[Any, ...]:
+        return tuple(convert(value) for convert, value in zip(converters, plain(tokens)))
+
+    return build
+
+
+def _plain_tuple_builder(
+    names: Sequence[str], wanted: Sequence[str]
+) -> Callable[[List[Token]], Tuple[Any, ...]]:
     n = len(names)
     position = {name: i for i, name in enumerate(names)}
     # a missing column reads the extra None appended below (index n)
@@ -205,9 +254,26 @@ def raw_time(token: Token) -> Optional[str]:
     ``None`` for NULL and zero dates (as :class:`DumpReader` gives)."""
     if token is None or isinstance(token, int):
         return None
+    if token[:1] in _DIGITS_1_9 and b"-00" not in token[4:10] and len(token) >= 10:
+        return token.decode("ascii")
     if _TIME_TEXT.fullmatch(token) is None:
         return None
     return token.decode("ascii")
+
+
+_DIGITS_1_9 = frozenset(b"123456789"[i : i + 1] for i in range(9))
+
+
+def _raw(token: Token) -> Any:
+    return token
+
+
+_CONVERT: Dict[str, Callable[[Token], Any]] = {
+    "raw": _raw,
+    "text": raw_text,
+    "int": raw_int,
+    "time": raw_time,
+}
 
 
 __all__ = ["RawDumpReader", "raw_int", "raw_text", "raw_time"]

@@ -47,7 +47,7 @@ from ..config import check_instance_type
 from ..dump import TableKey
 from ..dump import cache as dump_cache
 from ..dump.cache import CacheMiss, DumpCache, code_version, dump_identity, entry_key, read_entry, write_entry
-from ..dump.raw import RawDumpReader, raw_time
+from ..dump.raw import RawDumpReader
 from ..errors import ConfigError, StarCompactorError
 from ..mask import Masker
 from .db import Flavors
@@ -72,6 +72,12 @@ INSTANCE_COLUMNS = (
     "vcpus",
 )
 COLUMNS = {ACTIONS: ACTION_COLUMNS, EVENTS: EVENT_COLUMNS, INSTANCES: INSTANCE_COLUMNS}
+#: How each column is read (see :class:`~starcompactor.dump.raw.RawDumpReader`).
+KINDS = {
+    ACTIONS: ("int", "raw", "time"),
+    EVENTS: ("int", "int", "text", "time", "time", "text", "text"),
+    INSTANCES: ("raw", "text", "text", "text", "text", "text", "text", "text", "text"),
+}
 
 #: Events sorted in memory before a run goes to disk.
 RUN_SIZE = 250_000
@@ -142,7 +148,8 @@ class _Actions:
         self._hint = 0
 
     def add(self, action_id: int, instance: int, created: int) -> None:
-        if self.ordered and self.ids and action_id <= self.ids[-1]:
+        ids = self.ids
+        if self.ordered and ids and action_id <= ids[-1]:
             self.ordered = False
         self.ids.append(action_id)
         self.instances.append(instance)
@@ -183,20 +190,6 @@ class DumpStats:
     cells: List[str] = field(default_factory=list)
 
 
-class _Decoder(Dict[bytes, str]):
-    """Repeated short texts (event names, results, hosts, users) decoded once."""
-
-    def __missing__(self, raw: bytes) -> str:
-        text = raw.decode("utf-8", "surrogateescape")
-        if len(self) < 65536:
-            self[raw] = text
-        return text
-
-
-def _text(decoder: _Decoder, token: Any) -> Optional[str]:
-    return None if token is None else decoder[token]
-
-
 def read_dump_events(
     uri: str,
     name: str,
@@ -215,48 +208,71 @@ def read_dump_events(
     vm = instance_type == "vm"
     cell_of = {db: i for i, db in enumerate(databases)}
     tables = [(db, table) for db in databases for table in TABLES]
-    columns: Dict[TableKey, Sequence[str]] = {
-        (db, table): COLUMNS[table[len(SHADOW) :] if table.startswith(SHADOW) else table]
-        for db, table in tables
-    }
-    reader = RawDumpReader(uri, tables, columns, name=name, transport_params=transport_params)
+    columns: Dict[TableKey, Sequence[str]] = {}
+    kinds: Dict[TableKey, Sequence[str]] = {}
+    for db, table in tables:
+        base = table[len(SHADOW) :] if table.startswith(SHADOW) else table
+        columns[(db, table)] = COLUMNS[base]
+        kinds[(db, table)] = KINDS[base]
+    reader = RawDumpReader(uri, tables, columns, kinds, name=name, transport_params=transport_params)
     uuid_number: Dict[Tuple[int, bytes], int] = {}  # an instance of each cell is a number
     uuids: List[bytes] = []
     actions: Dict[Tuple[int, bool], _Actions] = {}
     instances: List[Optional[tuple]] = []
-    decoder = _Decoder()
     run: List[list] = []
     runs: List[str] = []
     run_dir = tempfile.mkdtemp(prefix="runs-", dir=workdir)
-    sort_key = itemgetter(0, 1, 2, 3)
+    append = run.append
+    live_actions: Optional[_Actions] = None
+    shadow_actions: Optional[_Actions] = None
+    current: Any = None
     try:
         row: Any
         for database, table, row in reader:
-            db: str = database  # type: ignore[assignment]
-            cell = cell_of[db]
-            shadow = table.startswith(SHADOW)
-            base = table[len(SHADOW) :] if shadow else table
+            if (database, table) != current:
+                current = (database, table)
+                cell = cell_of[database]  # type: ignore[index]
+                shadow = int(table.startswith(SHADOW))
+                base = table[len(SHADOW) :] if shadow else table
+                live_actions = actions.get((cell, False))
+                shadow_actions = actions.get((cell, True))
             if base == EVENTS:
                 event_id, action_id, event, start, finish, result, host = row
                 if event_id is None or action_id is None:
                     continue
-                run.append(
+                # the action is usually read already (tables come alphabetically): join now
+                found = -1
+                table_actions = shadow_actions if shadow else live_actions
+                if table_actions is not None:
+                    found = table_actions.find(action_id)
+                if found < 0 and shadow and live_actions is not None:
+                    table_actions = live_actions
+                    found = live_actions.find(action_id)
+                if found >= 0:
+                    number = table_actions.instances[found]  # type: ignore[union-attr]
+                    created = table_actions.created[found]  # type: ignore[union-attr]
+                else:
+                    number = created = -1  # joined once every table is read
+                append(
                     [
-                        raw_time(start) or "",
+                        start or "",
                         cell,
-                        int(event_id),
-                        int(shadow),
-                        int(action_id),
-                        _text(decoder, event),
-                        raw_time(finish),
-                        _text(decoder, result),
-                        _text(decoder, host),
+                        event_id,
+                        shadow,
+                        number,
+                        created,
+                        action_id,
+                        event,
+                        finish,
+                        result,
+                        host,
                     ]
                 )
                 if len(run) >= run_size:
-                    run.sort(key=sort_key)
+                    run.sort()
                     runs.append(_spill(run, run_dir, len(runs)))
                     run = []
+                    append = run.append
             elif base == ACTIONS:
                 action_id, instance_uuid, created = row
                 if action_id is None or instance_uuid is None:
@@ -266,10 +282,12 @@ def read_dump_events(
                     number = uuid_number[(cell, instance_uuid)] = len(uuids)
                     uuids.append(instance_uuid)
                     instances.append(None)
-                table_actions = actions.get((cell, shadow))
+                table_actions = actions.get((cell, bool(shadow)))
                 if table_actions is None:
-                    table_actions = actions[(cell, shadow)] = _Actions()
-                table_actions.add(int(action_id), number, _time_code(raw_time(created)))
+                    table_actions = actions[(cell, bool(shadow))] = _Actions()
+                    live_actions = actions.get((cell, False))
+                    shadow_actions = actions.get((cell, True))
+                table_actions.add(action_id, number, _time_code(created))
             else:
                 if row[0] is None:
                     continue
@@ -283,17 +301,8 @@ def read_dump_events(
                 _uuid, hostname, user, project, node, host, memory, root, vcpus = row
                 flavor = None
                 if vm:
-                    flavor = ",".join(
-                        "NULL" if v is None else v.decode("ascii", "replace") for v in (memory, root, vcpus)
-                    )
-                instances[number] = (
-                    _text(decoder, hostname),
-                    _text(decoder, user),
-                    _text(decoder, project),
-                    _text(decoder, node),
-                    _text(decoder, host),
-                    flavor,
-                )
+                    flavor = ",".join("NULL" if v is None else v for v in (memory, root, vcpus))
+                instances[number] = (hostname, user, project, node, host, flavor)
         for table_actions in actions.values():
             table_actions.close()
         present = [db for db in databases if (db, EVENTS) in reader.info.tables]
@@ -304,38 +313,40 @@ def read_dump_events(
                 f"{name}: none of the Nova databases {', '.join(databases)} has instance tables in this dump "
                 f"(databases in the dump: {', '.join(reader.info.databases) or 'none'})"
             )
-        run.sort(key=sort_key)
-        streams: List[Iterable[list]] = [run]
+        run.sort()  # (start, cell, id, shadow) is unique: records compare no further
+        streams: List[Iterable[Any]] = [run]
         handles = []
         for path in runs:
             handle = open(path, "rb")  # noqa: SIM115 - closed below
             handles.append(handle)
             streams.append(_flatten(read_entry(handle)))
         try:
-            merged = heapq.merge(*streams, key=sort_key) if len(streams) > 1 else iter(run)
+            merged = heapq.merge(*streams) if len(streams) > 1 else iter(run)
             text_uuids = [u.decode("utf-8", "surrogateescape") for u in uuids]
+            host_of = physical_host
             del uuid_number
             count = 0
-            for start, cell, event_id, shadow, action_id, event, finish, result, event_host in merged:
-                found = -1
-                if shadow:
-                    table_actions = actions.get((cell, True))
-                    found = table_actions.find(action_id) if table_actions is not None else -1
-                if found < 0:
-                    table_actions = actions.get((cell, False))
-                    found = table_actions.find(action_id) if table_actions is not None else -1
-                    if found < 0 and not shadow:
+            for (
+                start,
+                cell,
+                event_id,
+                shadow,
+                number,
+                created,
+                action_id,
+                event,
+                finish,
+                result,
+                event_host,
+            ) in merged:
+                if number < 0:
+                    number, created = _late_join(actions, cell, shadow, action_id)
+                    if number < 0:
                         continue
-                if found < 0:
-                    table_actions = actions.get((cell, True))
-                    found = table_actions.find(action_id) if table_actions is not None else -1
-                    if found < 0:
-                        continue
-                number = table_actions.instances[found]  # type: ignore[union-attr]
                 instance = instances[number]
                 if instance is None:
                     continue  # the action's instance is in neither table: the join drops it
-                name_, user, project, node, host, flavor = instance
+                hostname, user, project, node, host, flavor = instance
                 count += 1
                 yield [
                     start,
@@ -345,12 +356,12 @@ def read_dump_events(
                     event,
                     finish,
                     result,
-                    name_,
+                    hostname,
                     user,
                     project,
-                    physical_host(node, event_host, host),
+                    host_of(node, event_host, host),
                     flavor,
-                    table_actions.created[found],  # type: ignore[union-attr]
+                    created,
                 ]
             if stats is not None:
                 stats.events = count
@@ -359,6 +370,20 @@ def read_dump_events(
                 handle.close()
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _late_join(
+    actions: Dict[Tuple[int, bool], _Actions], cell: int, shadow: int, action_id: int
+) -> Tuple[int, int]:
+    """(instance number, creation time) of an event whose action came after it in the dump; -1s if none.
+    A shadow event looks in the shadow actions first (an archived event may still point to a live action)."""
+    for in_shadow in (True, False) if shadow else (False,):
+        table_actions = actions.get((cell, in_shadow))
+        if table_actions is not None:
+            found = table_actions.find(action_id)
+            if found >= 0:
+                return table_actions.instances[found], table_actions.created[found]
+    return -1, -1
 
 
 def _spill(run: List[list], directory: str, index: int) -> str:
