@@ -50,6 +50,7 @@ from ..errors import (
 )
 from ..times import parse_time_zone
 from .buffer import DumpBuffer
+from .prefetch import PrefetchStream
 from .schema import UNKNOWN_TYPE, Column, TableSchema, parse_create_table, row_builder
 from .stream import DecompressedStream, PathOrFile
 from .values import iter_rows
@@ -218,8 +219,11 @@ class DumpReader:
         time_zone: Optional[dt.tzinfo] = dt.timezone.utc,
         transport_params: Optional[Dict[str, Any]] = None,
         columns: Optional[Mapping[TableKey, Collection[str]]] = None,
+        prefetch: bool = False,
     ) -> None:
         self.source = source
+        #: decompress ahead in a thread (:mod:`starcompactor.dump.prefetch`): for a core that would be idle
+        self.prefetch = prefetch
         self.tables = tuple(tables)
         #: per requested key, the only columns its rows keep (the others are tokenized, not converted)
         self.columns: Dict[TableKey, FrozenSet[str]] = {k: frozenset(v) for k, v in (columns or {}).items()}
@@ -259,8 +263,9 @@ class DumpReader:
         with DecompressedStream(self.source, self._name, transport_params=self.transport_params) as stream:
             self.info.path = stream.name
             self.info.compression = stream.compression
+            ahead = PrefetchStream(stream, self.chunk_size) if self.prefetch else None
             self._b = DumpBuffer(
-                stream,
+                ahead or stream,  # type: ignore[arg-type]
                 stream.name,
                 chunk_size=self.chunk_size,
                 max_statement_bytes=self.max_statement_bytes,
@@ -270,6 +275,9 @@ class DumpReader:
                 yield from self._run()
             except TokenizeError as exc:
                 raise DumpSyntaxError(stream.name, str(exc)) from exc
+            finally:
+                if ahead is not None:
+                    ahead.close()
 
     # -- main loop --------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from ..dump.cache import DumpCache
 from ..errors import BadDumpError, StarCompactorError
 from ..events import MachineEvent
 from ..mask import Masker, mask_machine_events
-from ..parallel import map_ordered, open_executor
+from ..parallel import default_workers, map_ordered, open_executor
 from ..traces import Progress, ProgressCallback, TraceResult, base_manifest, open_writer, write_manifest
 from .backups import BackupFile, list_backups
 from .diff import machine_events, order_snapshots, sort_events
@@ -42,11 +42,12 @@ class Failure:
     kind: str
 
 
-def snapshot_or_failure(task: Tuple[BackupFile, SnapshotSettings]) -> Union[Snapshot, Failure]:
-    """Worker entry: read one dump; a :class:`StarCompactorError` comes back as a :class:`Failure`."""
-    backup, settings = task
+def snapshot_or_failure(task: Tuple[Any, ...]) -> Union[Snapshot, Failure]:
+    """Worker entry: read one dump (``(backup, settings[, prefetch])``); a :class:`StarCompactorError`
+    comes back as a :class:`Failure`."""
+    backup, settings, *rest = task
     try:
-        return read_snapshot(backup, settings)
+        return read_snapshot(backup, settings, prefetch=bool(rest and rest[0]))
     except StarCompactorError as exc:
         return Failure(backup.uri, backup.name, str(exc), type(exc).__name__)
     except OSError as exc:
@@ -95,8 +96,10 @@ def read_snapshots(
             done[1] += backups[index].size or 0
     if done[0] and on_progress is not None:
         on_progress(Progress("dump", done[0], len(backups), done[1], total_bytes))
-    tasks = [(backups[index], settings) for index in todo]
-    with open_executor(executor, workers if len(tasks) > 1 else 1) as pool:
+    workers = _pool_size(executor, workers, [backups[index] for index in todo])
+    ahead = _prefetch(len(todo), workers)
+    tasks = [(backups[index], settings, prefetch) for index, prefetch in zip(todo, ahead)]
+    with open_executor(executor, workers) as pool:
 
         def finished(position: int, result: Union[Snapshot, Failure]) -> None:
             index = todo[position]
@@ -117,6 +120,39 @@ def read_snapshots(
     for failure in failures:
         log.warning("skipped %s (treated as missing data)", failure.message)
     return order_snapshots(snapshots), failures
+
+
+#: Below this many compressed bytes in all, dumps are read in this process: a pool's start-up (its
+#: processes import the package) costs more than it saves.
+SMALL_WORK_BYTES = 64 << 20
+
+
+def _pool_size(
+    executor: Optional[str], workers: Optional[int], backups: Sequence[BackupFile]
+) -> Optional[int]:
+    """The workers to start: none for one dump or small work (local process pool only)."""
+    if executor not in (None, "process"):
+        return workers
+    if len(backups) <= 1:
+        return 1
+    sizes = [b.size for b in backups]
+    if workers is None and all(size is not None for size in sizes) and sum(sizes) < SMALL_WORK_BYTES:  # type: ignore[arg-type]
+        return 1
+    return workers
+
+
+def _prefetch(count: int, pool: Optional[int], cores: Optional[int] = None) -> List[bool]:
+    """Which of ``count`` dumps to decompress ahead in a thread, so that a core that would be idle is
+    not: every one when the pool has fewer processes than there are cores; else those of the last
+    round, when fewer dumps than processes are left (3 dumps on 2 cores: the third)."""
+    cores = cores or default_workers()
+    pool = pool or cores
+    if cores < 2 or count == 0:
+        return [False] * count
+    if pool < cores:
+        return [True] * count
+    tail = count % pool if count >= pool else count
+    return [index >= count - tail for index in range(count)]
 
 
 def make_machine_trace(
