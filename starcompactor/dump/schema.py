@@ -104,8 +104,41 @@ def parse_create_table(sql: str, database: Optional[str] = None) -> TableSchema:
     return TableSchema(database, name, columns)
 
 
+_LINE_HEAD = re.compile(r"CREATE[ ]+(?:TEMPORARY[ ]+)?TABLE[ ]+(?:IF[ ]+NOT[ ]+EXISTS[ ]+)?`((?:[^`]|``)+)`[ ]*\($")
+_LINE_COLUMN = re.compile(r"[ ]+`((?:[^`]|``)*)`[ ]+([A-Za-z]+)(?:[ ]+(precision)\b)?")
+
+
+def _parse_create_table_lines(sql: str) -> Optional[Tuple[str, Tuple[Column, ...]]]:
+    """mysqldump's own layout (one column or constraint per line), read line by line: a thousand times
+    faster than sqlparse, which takes tens of milliseconds per table. None when a line is not of that
+    layout (then sqlparse decides)."""
+    lines = sql.replace("\r\n", "\n").split("\n")
+    head = _LINE_HEAD.match(lines[0].strip())
+    if head is None:
+        return None
+    columns: List[Column] = []
+    for line in lines[1:]:
+        if line.startswith(")"):
+            return _unquote_identifier("`" + head.group(1) + "`"), tuple(columns)
+        stripped = line.lstrip()
+        if stripped.startswith("`"):
+            m = _LINE_COLUMN.match(line)
+            if m is None:
+                return None
+            kind = m.group(2).lower()
+            if kind == "double" and m.group(3):
+                kind = "double precision"
+            columns.append(Column(m.group(1).replace("``", "`"), kind))
+        elif stripped.split(" ", 1)[0].split("(", 1)[0].upper() not in _CONSTRAINT_WORDS:
+            return None
+    return None
+
+
 @functools.lru_cache(maxsize=256)
 def _parse_create_table(sql: str) -> Tuple[str, Tuple[Column, ...]]:
+    fast = _parse_create_table_lines(sql)
+    if fast is not None:
+        return fast
     import sqlparse
     from sqlparse import tokens as T
 
