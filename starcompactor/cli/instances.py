@@ -14,7 +14,6 @@ from typing import Any, Optional, Tuple
 
 from ..config import Config
 from ..errors import ConfigError
-from ..instances import make_instance_trace
 from ..parallel import default_workers
 from ..times import parse_time
 from .common import OutputOptions, add_logging_arguments, add_output_arguments, output_options
@@ -315,6 +314,7 @@ def instance_workers(request: InstancesRequest) -> int:
 
 def run_instances(request: InstancesRequest, *, password: Optional[str] = None) -> int:
     """Run the instances command (``password``: one given the original tool's way, never logged)."""
+    from ..instances import make_instance_trace  # here: ``machines`` runs need none of it
     out = request.out
     config = out.resolve_config()
     if request.api.concurrency < 1:
