@@ -22,7 +22,7 @@ import os
 import tempfile
 import zlib
 from pathlib import Path
-from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 import orjson
 
@@ -106,6 +106,7 @@ class DumpCache:
         self.hits = 0
         self.misses = 0
         self._warned: Set[str] = set()
+        self._written: Set[Tuple[str, str]] = set()  #: entries this run wrote (reading them is no hit)
 
     def path(self, kind: str, key: str) -> Path:
         return self.directory / kind / f"{key}.json"
@@ -125,26 +126,28 @@ class DumpCache:
 
     # -- streams of records -------------------------------------------------------------------------
 
-    def records(self, kind: str, key: str) -> Iterator[Any]:
+    def records(self, kind: str, key: str, *, count: bool = True) -> Iterator[Any]:
         """The records of an entry, checked whole before the first is handed out (raises
-        :class:`CacheMiss` when the entry is absent or unusable)."""
+        :class:`CacheMiss` when the entry is absent or unusable). ``count=False``: reading back what
+        this run wrote (not a hit)."""
         path = self.path(kind, key)
+        count = count and (kind, key) not in self._written
         try:
             handle = open(path, "rb")  # noqa: SIM115 - closed by the generator below
         except FileNotFoundError:
-            self.misses += 1
+            self.misses += count
             raise CacheMiss(key) from None
         except OSError as exc:
             self._unusable(path, f"cannot open it: {exc.strerror or exc}")
             raise CacheMiss(key) from exc
         try:
-            count = self._check(handle, path, key)
+            records = self._check(handle, path, key)
         except CacheMiss:
             handle.close()
-            self.misses += 1
+            self.misses += count
             raise
-        self.hits += 1
-        return self._iterate(handle, path, count)
+        self.hits += count
+        return self._iterate(handle, path, records)
 
     def _check(self, handle: IO[bytes], path: Path, key: str) -> int:
         """Verify header, trailer and CRC; returns the number of records."""
@@ -203,6 +206,7 @@ class DumpCache:
             with os.fdopen(fd, "wb") as out:
                 count = write_entry(out, key, batches)
             os.replace(temp, path)
+            self._written.add((kind, key))
         except BaseException:
             try:
                 os.unlink(temp)

@@ -576,7 +576,7 @@ class DumpSource:
         except CacheMiss:
             pass
         self.cache.write_records("instance-rows", key, _batched(self._read(index, workdir)))
-        return _counted(self.cache.records("instance-rows", key), self.stats[index])
+        return _counted(self.cache.records("instance-rows", key, count=False), self.stats[index])
 
     def joined_rows(self) -> Iterator[List[Any]]:
         """Every event (unfiltered: unfinished ones too, any creation time) in output order, once."""
@@ -629,7 +629,7 @@ class DumpSource:
         older = self._rows_of(index - 1, identities, workdir)
         newer = self._rows_of(index, identities, workdir)
         self.cache.write_records("instance-dropped", key, _batched(dropped_rows(older, newer)))
-        return _counting(self.cache.records("instance-dropped", key), self._count_dropped)
+        return _counting(self.cache.records("instance-dropped", key, count=False), self._count_dropped)
 
     # -- the trace -------------------------------------------------------------------------------------
 
