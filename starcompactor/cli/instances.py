@@ -315,6 +315,7 @@ def instance_workers(request: InstancesRequest) -> int:
 def run_instances(request: InstancesRequest, *, password: Optional[str] = None) -> int:
     """Run the instances command (``password``: one given the original tool's way, never logged)."""
     from ..instances import make_instance_trace  # here: ``machines`` runs need none of it
+
     out = request.out
     config = out.resolve_config()
     if request.api.concurrency < 1:

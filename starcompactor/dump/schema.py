@@ -104,7 +104,9 @@ def parse_create_table(sql: str, database: Optional[str] = None) -> TableSchema:
     return TableSchema(database, name, columns)
 
 
-_LINE_HEAD = re.compile(r"CREATE[ ]+(?:TEMPORARY[ ]+)?TABLE[ ]+(?:IF[ ]+NOT[ ]+EXISTS[ ]+)?`((?:[^`]|``)+)`[ ]*\($")
+_LINE_HEAD = re.compile(
+    r"CREATE[ ]+(?:TEMPORARY[ ]+)?TABLE[ ]+(?:IF[ ]+NOT[ ]+EXISTS[ ]+)?`((?:[^`]|``)+)`[ ]*\($"
+)
 _LINE_COLUMN = re.compile(r"[ ]+`((?:[^`]|``)*)`[ ]+([A-Za-z]+)(?:[ ]+(precision)\b)?")
 
 
