@@ -79,8 +79,8 @@ KINDS = {
     INSTANCES: ("raw", "text", "text", "text", "text", "text", "text", "text", "text"),
 }
 
-#: Events sorted in memory before a run goes to disk.
-RUN_SIZE = 250_000
+#: Events sorted in memory before a run goes to disk (~400 bytes each).
+RUN_SIZE = 200_000
 #: Records per line of a run or cache file.
 BATCH = 4096
 
@@ -215,7 +215,8 @@ def read_dump_events(
         columns[(db, table)] = COLUMNS[base]
         kinds[(db, table)] = KINDS[base]
     reader = RawDumpReader(uri, tables, columns, kinds, name=name, transport_params=transport_params)
-    uuid_number: Dict[Tuple[int, bytes], int] = {}  # an instance of each cell is a number
+    uuid_numbers: List[Dict[bytes, int]] = [{} for _ in databases]  # per cell: instance uuid → number
+    flavors: Dict[str, str] = {}  # one string per distinct flavor
     uuids: List[bytes] = []
     actions: Dict[Tuple[int, bool], _Actions] = {}
     instances: List[Optional[tuple]] = []
@@ -277,9 +278,10 @@ def read_dump_events(
                 action_id, instance_uuid, created = row
                 if action_id is None or instance_uuid is None:
                     continue
-                number = uuid_number.get((cell, instance_uuid))
+                numbers = uuid_numbers[cell]
+                number = numbers.get(instance_uuid)
                 if number is None:
-                    number = uuid_number[(cell, instance_uuid)] = len(uuids)
+                    number = numbers[instance_uuid] = len(uuids)
                     uuids.append(instance_uuid)
                     instances.append(None)
                 table_actions = actions.get((cell, bool(shadow)))
@@ -291,9 +293,10 @@ def read_dump_events(
             else:
                 if row[0] is None:
                     continue
-                number = uuid_number.get((cell, row[0]))
+                numbers = uuid_numbers[cell]
+                number = numbers.get(row[0])
                 if number is None:  # kept: a shadow action read later may name it
-                    number = uuid_number[(cell, row[0])] = len(uuids)
+                    number = numbers[row[0]] = len(uuids)
                     uuids.append(row[0])
                     instances.append(None)
                 elif shadow and instances[number] is not None:
@@ -301,7 +304,8 @@ def read_dump_events(
                 _uuid, hostname, user, project, node, host, memory, root, vcpus = row
                 flavor = None
                 if vm:
-                    flavor = ",".join("NULL" if v is None else v for v in (memory, root, vcpus))
+                    text = ",".join("NULL" if v is None else v for v in (memory, root, vcpus))
+                    flavor = flavors.setdefault(text, text)
                 instances[number] = (hostname, user, project, node, host, flavor)
         for table_actions in actions.values():
             table_actions.close()
@@ -324,7 +328,7 @@ def read_dump_events(
             merged = heapq.merge(*streams) if len(streams) > 1 else iter(run)
             text_uuids = [u.decode("utf-8", "surrogateescape") for u in uuids]
             host_of = physical_host
-            del uuid_number
+            del uuid_numbers
             count = 0
             for (
                 start,
