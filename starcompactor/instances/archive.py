@@ -22,10 +22,11 @@ where the instance was at the time of the event, which a later migration would h
 
 **Bounded memory.** A dump's tables come alphabetically: ``instance_actions``,
 ``instance_actions_events`` (the largest table), ``instances``, then the ``shadow_*`` ones. Actions are
-kept in compact arrays (an id, an instance number and a creation time: 20 bytes each), instances by
-number, and events go to sorted runs on disk (:data:`RUN_SIZE` at a time) that are merged with
-:func:`heapq.merge` once the dump is read; the events of several dumps are merged the same way. So memory
-grows with instances and actions a little, not with events. The order is the database path's:
+kept in compact arrays (an id, an instance number and a creation time: 24 bytes each) and an event is
+joined to its action as it is read; instances are kept by number (their few columns), and events go to
+sorted runs on disk (:data:`RUN_SIZE` at a time) that are merged with :func:`heapq.merge` once the dump
+is read, when the instance columns are joined; several dumps are merged the same way. So memory grows
+with instances and actions, not with events. The order is the database path's:
 start time (none first), then cell (in ``nova_databases`` order), then event id.
 """
 
@@ -40,7 +41,6 @@ import tempfile
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 from ..config import check_instance_type
@@ -86,7 +86,6 @@ BATCH = 4096
 
 # A joined row (a JSON-able list): the first five fields are the event's identity and its sort key.
 START, CELL, ID, UUID, EVENT, FINISH, RESULT, NAME, USER, PROJECT, HOST, FLAVOR, CREATED = range(13)
-_identity = itemgetter(START, CELL, ID, UUID, EVENT)
 
 
 def _identity_key(row: List[Any]) -> Tuple[Any, ...]:
