@@ -534,3 +534,38 @@ def test_the_cache_gives_the_same_events_and_reads_only_new_dumps(cells, tmp_pat
     assert as_tuples(list(source)) == expected
     assert [s.read for s in source.stats] == [False, False, True]  # only the new dump is read
     assert any(row[0] == U2 for row in expected)  # only dump 1's shadow tables had U2
+
+
+def test_a_truncated_dump_is_one_line_and_no_output(one_dump, tmp_path):
+    _, directory = one_dump
+    source = sorted(directory.iterdir())[-1]
+    broken = tmp_path / "dumps"
+    broken.mkdir()
+    data = gzip.decompress(source.read_bytes())
+    (broken / source.name).write_bytes(gzip.compress(data[: len(data) * 2 // 3]))
+    out = tmp_path / "out.csv"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "starcompactor",
+            "instances",
+            "--source",
+            "dump",
+            "--backup-dir",
+            str(broken),
+            "--nova-databases",
+            f"{A},{B}",
+            "--hashed-masking-method",
+            "none",
+            "-q",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("starcompactor: error: ") and source.name in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not out.exists()
