@@ -36,7 +36,7 @@ _KEPT = rb"(?:'(" + _STR + rb")'|(NULL|[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][
 
 
 #: How a column's token is handed out: as it is, or converted (see :func:`raw_text` …).
-KINDS = ("raw", "text", "int", "time")
+KINDS = ("raw", "text", "name", "int", "time")
 
 
 def _row_pattern(
@@ -67,6 +67,8 @@ def _converter(groups: Sequence[int], kinds: Sequence[str]) -> Callable[[Tuple[A
         literal = f"(None if {r} == b'NULL' else {r})"
         if kind == "text":
             code = f"({string}.decode('utf-8', 'surrogateescape') if {s} is not None else _text({literal}))"
+        elif kind == "name":  # a short text that repeats: one str object per distinct value
+            code = f"((_names_get({string}) or _name({string})) if {s} is not None else _text({literal}))"
         elif kind == "int":
             code = (
                 f"(int({r}) if {r} is not None and {r} != b'NULL' else (None if {s} is None else int({s})))"
@@ -80,7 +82,22 @@ def _converter(groups: Sequence[int], kinds: Sequence[str]) -> Callable[[Tuple[A
             code = f"({string} if {s} is not None else {literal})"
         parts.append(code)
     source = "lambda g: (" + ", ".join(parts) + ",)"
-    names = {"_unescape": unescape, "_text": raw_text, "raw_time": raw_time, "_DIGITS_1_9": _DIGITS_1_9}
+    cache: Dict[bytes, str] = {}
+
+    def name(raw: bytes) -> str:
+        text = raw.decode("utf-8", "surrogateescape")
+        if len(cache) < 65536:
+            cache[raw] = text
+        return text
+
+    names = {
+        "_unescape": unescape,
+        "_text": raw_text,
+        "raw_time": raw_time,
+        "_DIGITS_1_9": _DIGITS_1_9,
+        "_names_get": cache.get,
+        "_name": name,
+    }
     return eval(source, names)  # noqa: S307 - the source is built from integers and fixed texts
 
 
@@ -271,6 +288,7 @@ def _raw(token: Token) -> Any:
 _CONVERT: Dict[str, Callable[[Token], Any]] = {
     "raw": _raw,
     "text": raw_text,
+    "name": raw_text,
     "int": raw_int,
     "time": raw_time,
 }

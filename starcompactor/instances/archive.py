@@ -75,12 +75,12 @@ COLUMNS = {ACTIONS: ACTION_COLUMNS, EVENTS: EVENT_COLUMNS, INSTANCES: INSTANCE_C
 #: How each column is read (see :class:`~starcompactor.dump.raw.RawDumpReader`).
 KINDS = {
     ACTIONS: ("int", "raw", "time"),
-    EVENTS: ("int", "int", "text", "time", "time", "text", "text"),
-    INSTANCES: ("raw", "text", "text", "text", "text", "text", "text", "text", "text"),
+    EVENTS: ("int", "int", "name", "time", "time", "name", "name"),
+    INSTANCES: ("raw", "text", "name", "name", "name", "name", "text", "text", "text"),
 }
 
 #: Events sorted in memory before a run goes to disk (~400 bytes each).
-RUN_SIZE = 200_000
+RUN_SIZE = 100_000
 #: Records per line of a run or cache file.
 BATCH = 4096
 

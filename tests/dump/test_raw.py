@@ -24,7 +24,7 @@ CREATE = (
 )
 TAIL = b"-- Dump completed on 2024-01-01  3:00:00\n"
 COLUMNS = ("at", "id", "name", "n")  # not in table order
-KINDS = ("time", "int", "text", "int")
+KINDS = ("time", "int", "name", "int")
 
 
 def sql_string(value):
