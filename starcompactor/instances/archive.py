@@ -80,9 +80,11 @@ KINDS = {
 }
 
 #: Events sorted in memory before a run goes to disk (~400 bytes each).
-RUN_SIZE = 100_000
-#: Records per line of a run or cache file.
-BATCH = 4096
+RUN_SIZE = 200_000
+#: Records per line of a run file: the merge holds one decoded line of every run at once.
+RUN_BATCH = 512
+#: Records per line of a cache file (a merge of many dumps holds one line of each).
+BATCH = 1024
 
 # A joined row (a JSON-able list): the first five fields are the event's identity and its sort key.
 START, CELL, ID, UUID, EVENT, FINISH, RESULT, NAME, USER, PROJECT, HOST, FLAVOR, CREATED = range(13)
@@ -392,7 +394,7 @@ def _late_join(
 def _spill(run: List[list], directory: str, index: int) -> str:
     path = os.path.join(directory, f"run-{index:05d}.json")
     with open(path, "wb") as out:
-        write_entry(out, "run", (run[i : i + BATCH] for i in range(0, len(run), BATCH)))
+        write_entry(out, "run", (run[i : i + RUN_BATCH] for i in range(0, len(run), RUN_BATCH)))
     return path
 
 
