@@ -97,7 +97,7 @@ def read_snapshots(
     if done[0] and on_progress is not None:
         on_progress(Progress("dump", done[0], len(backups), done[1], total_bytes))
     workers = _pool_size(executor, workers, [backups[index] for index in todo])
-    ahead = _prefetch(len(todo), workers)
+    ahead = _prefetch(len(todo), workers) if PREFETCH else [False] * len(todo)
     tasks = [(backups[index], settings, prefetch) for index, prefetch in zip(todo, ahead)]
     with open_executor(executor, workers) as pool:
 
@@ -121,6 +121,11 @@ def read_snapshots(
         log.warning("skipped %s (treated as missing data)", failure.message)
     return order_snapshots(snapshots), failures
 
+
+#: Decompress the last round's dumps ahead in a thread (:func:`_prefetch`). Off: measured on the shared
+#: 2-core machine (benchmarks/prefetch.py), one 1.1 GB gzip dump took 3.4 s with it against 3.0 s
+#: without — the "idle" core was not idle, and the thread's hand-offs cost more than they saved.
+PREFETCH = False
 
 #: Below this many compressed bytes in all, dumps are read in this process: a pool's start-up (its
 #: processes import the package) costs more than it saves.
