@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=None)
     parser.add_argument("--snapshots", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--also", metavar="CHECKOUT", help="also time another checkout's code (before/after)")
     args = parser.parse_args()
     size = args.size_mb or (100 if args.quick else 1100)
 
@@ -87,11 +88,36 @@ def main() -> None:
         )
         isal_wall, isal_rss = best([py, "-c", isal_code, *map(str, files)], args.repeat)
         ours = {}
+        if args.also:
+            other_env = dict(env, PYTHONPATH=args.also)
+            cmd = [
+                py,
+                "-m",
+                "starcompactor",
+                "machines",
+                "--backup-dir",
+                str(history),
+                "--quiet",
+                str(work / "also.csv"),
+            ]
+            ours[f"default, {args.also}"] = best(cmd, args.repeat, env=other_env)
+        cmd = [
+            py,
+            "-m",
+            "starcompactor",
+            "machines",
+            "--backup-dir",
+            str(history),
+            "--quiet",
+            str(work / "default.csv"),
+        ]
+        ours["default"] = best(cmd, args.repeat, env=env)
         for workers in (1, 2):
             cmd = [
                 py,
                 "-m",
-                "starcompactor.machines_cli",
+                "starcompactor",
+                "machines",
                 "--backup-dir",
                 str(history),
                 "--workers",
@@ -128,6 +154,7 @@ def main() -> None:
         )
     print()
     print(f"Scaling 1 → 2 workers: {ours[1][0] / ours[2][0]:.2f}× faster.")
+    print(f"Default workers against single-core gzip -dc: {ours['default'][0] / gzip_wall:.2f}.")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from typing import Any, Optional, Tuple
 
 from ..config import Config
 from ..errors import ConfigError
-from ..instances import make_instance_trace
 from ..parallel import default_workers
 from ..times import parse_time
 from .common import OutputOptions, add_logging_arguments, add_output_arguments, output_options
@@ -22,7 +21,7 @@ from .progress import enabled, progress_bars
 
 log = logging.getLogger("starcompactor")
 
-SOURCES = ("db", "api", "audit")
+SOURCES = ("db", "api", "dump", "audit")
 
 
 @dataclass(frozen=True)
@@ -63,6 +62,16 @@ class AuditOptions:
 
 
 @dataclass(frozen=True)
+class ArchiveOptions:
+    """Where the dumps are (``--source dump``)."""
+
+    backup_dir: Optional[str] = None
+    backup_file_regex: Optional[str] = None
+    all_dumps: bool = False
+    cache: Optional[str] = None
+
+
+@dataclass(frozen=True)
 class InstancesRequest:
     """One ``instances`` run, as the command line asked for it."""
 
@@ -70,6 +79,7 @@ class InstancesRequest:
     source: str
     db: DatabaseOptions
     api: ApiOptions
+    archive: ArchiveOptions = ArchiveOptions()
     start: Optional[str] = None
     end: Optional[str] = None
     include_unfinished: bool = False
@@ -205,17 +215,45 @@ def add_api_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("dump source (--source dump)")
+    group.add_argument(
+        "--backup-dir",
+        metavar="DIR",
+        help="directory or URI (s3://bucket/prefix) of the dumps (default: [backup] backup_dir); the newest "
+        "is read: its live and shadow_* tables",
+    )
+    group.add_argument(
+        "--backup-file-regex", metavar="RE", help="select dumps whose file name matches RE (as machines)"
+    )
+    group.add_argument(
+        "--all-dumps",
+        action="store_true",
+        help="also the events that older dumps hold and the newest no longer does (purged history)",
+    )
+    add_cache_argument(group)
+
+
+def add_cache_argument(group: Any) -> None:
+    group.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep what each dump yielded in DIR, so a re-run reads only new or changed dumps",
+    )
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "instances",
-        help="instance events from Nova (database or API)",
-        description="Instance events (every action on every instance) from the Nova cell databases or the "
-        "Nova API, anonymized.",
+        help="instance events from Nova (database, API, archived dumps or audit log)",
+        description="Instance events (every action on every instance) from the Nova cell databases, the "
+        "Nova API, the archived mysqldumps or the openstack_audit log, anonymized.",
     )
     parser.add_argument("--source", choices=SOURCES, default="db", help="where to read (default db)")
     add_database_arguments(parser)
     add_api_arguments(parser)
     add_audit_arguments(parser, "audit log source (--source audit)")
+    add_archive_arguments(parser)
     add_window_arguments(parser)
     add_output_arguments(parser, "instance")
     add_logging_arguments(parser)
@@ -269,6 +307,12 @@ def handle(args: argparse.Namespace) -> int:
         source=args.source,
         db=database_options(args),
         api=ApiOptions(os_cloud=args.os_cloud, osrc=args.osrc, concurrency=args.concurrency),
+        archive=ArchiveOptions(
+            backup_dir=args.backup_dir,
+            backup_file_regex=args.backup_file_regex,
+            all_dumps=args.all_dumps,
+            cache=args.cache,
+        ),
         start=args.start,
         end=args.end,
         include_unfinished=args.include_unfinished,
@@ -303,6 +347,35 @@ def database_source(request: InstancesRequest, config: Config, *, password: Opti
         instance_type=request.out.instance_type,
         include_unfinished=request.include_unfinished,
     ).open()
+
+
+def dump_source(request: InstancesRequest, config: Config) -> Any:
+    """The archived dumps as a source (``--source dump``)."""
+    from ..dump.cache import DumpCache
+    from ..instances.archive import DumpSource
+    from ..machines.backups import list_backups
+
+    archive = request.archive
+    backup_dir = archive.backup_dir or config.backup_dir
+    if not backup_dir:
+        raise ConfigError(
+            "no backup directory: give --backup-dir DIR or set [backup] backup_dir in the config"
+        )
+    databases = config.nova_databases
+    if request.db.nova_databases:
+        databases = tuple(d.strip() for d in request.db.nova_databases.split(",") if d.strip())
+    start, end = window(request)
+    backups = list_backups(backup_dir, archive.backup_file_regex or config.backup_file_regex)
+    return DumpSource(
+        backups,
+        databases,
+        start=start,
+        end=end,
+        instance_type=request.out.instance_type,
+        include_unfinished=request.include_unfinished,
+        all_dumps=archive.all_dumps,
+        cache=DumpCache(archive.cache) if archive.cache else None,
+    )
 
 
 def api_source(request: InstancesRequest) -> Any:
@@ -349,6 +422,8 @@ def instance_workers(request: InstancesRequest) -> int:
 
 def run_instances(request: InstancesRequest, *, password: Optional[str] = None) -> int:
     """Run the instances command (``password``: one given the original tool's way, never logged)."""
+    from ..instances import make_instance_trace  # here: ``machines`` runs need none of it
+
     out = request.out
     config = out.resolve_config()
     if request.api.concurrency < 1:
@@ -361,6 +436,8 @@ def run_instances(request: InstancesRequest, *, password: Optional[str] = None) 
         source = database_source(request, config, password=password)
     elif request.source == "audit":
         source = audit_source(request, password=password)
+    elif request.source == "dump":
+        source = dump_source(request, config)
     else:
         source = api_source(request)
     show = out.output != "-" and enabled(out.quiet)

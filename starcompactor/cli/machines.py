@@ -45,6 +45,7 @@ class MachinesRequest:
     executor: Optional[str]
     audit_log: bool = True  #: read the log the dumps carry
     audit: Optional[AuditOptions] = None  #: an export or a live server instead
+    cache: Optional[str] = None
 
 
 def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +66,11 @@ def add_machine_arguments(parser: argparse.ArgumentParser) -> None:
         "--skip-bad-files",
         action="store_true",
         help="leave out unreadable dumps (as missing data) instead of stopping",
+    )
+    group.add_argument(
+        "--cache",
+        metavar="DIR",
+        help="keep each dump's snapshot in DIR, so a re-run reads only new or changed dumps",
     )
     group = parser.add_argument_group("workers")
     group.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
@@ -113,6 +119,7 @@ def machines_request(args: argparse.Namespace, out: Optional[OutputOptions] = No
         executor=args.executor,
         audit_log=not getattr(args, "no_audit_log", False),
         audit=audit_options(args),
+        cache=getattr(args, "cache", None),
     )
 
 
@@ -151,6 +158,7 @@ def run_machines(request: MachinesRequest) -> int:
             skip_bad_files=request.skip_bad_files,
             on_progress=on_progress,
             audit=audit,
+            cache=request.cache,
         )
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(result.counts.items())) or "no events"
     where = "stdout" if out.output == "-" else out.output

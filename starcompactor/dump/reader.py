@@ -57,6 +57,7 @@ from ..errors import (
 )
 from ..times import parse_time_zone
 from .buffer import DumpBuffer
+from .prefetch import PrefetchStream
 from .schema import (
     UNKNOWN_TYPE,
     Column,
@@ -310,6 +311,19 @@ class _Plan:
         self.row_end = row_end
 
 
+@dataclass(frozen=True)
+class _Insert:
+    """One wanted INSERT statement, cut out of the window: its rows start at ``values_offset``."""
+
+    db: Optional[str]
+    table: str
+    statement: bytes
+    values_offset: int
+    start: int  #: the statement's offset in the window (errors add the window's base)
+    unterminated: bool  #: the stream ended without the statement's ``;`` + newline
+    replace: bool  #: REPLACE INTO (a repeated key is refused, not left out)
+
+
 #: Magic numbers of files a backup directory might hold by mistake (said by name, never quoted).
 _KNOWN_KINDS = (
     (b"\x7fELF", "an executable (ELF)"),
@@ -372,8 +386,11 @@ class DumpReader:
         transport_params: Optional[Dict[str, Any]] = None,
         columns: Optional[Mapping[TableKey, Collection[str]]] = None,
         count_rows: bool = False,
+        prefetch: bool = False,
     ) -> None:
         self.source = source
+        #: decompress ahead in a thread (:mod:`starcompactor.dump.prefetch`): for a core that would be idle
+        self.prefetch = prefetch
         self.tables = tuple(tables)
         #: per requested key, the only columns its rows keep (the others are tokenized, not converted)
         self.columns: Dict[TableKey, FrozenSet[str]] = {k: frozenset(v) for k, v in (columns or {}).items()}
@@ -415,8 +432,9 @@ class DumpReader:
         with DecompressedStream(self.source, self._name, transport_params=self.transport_params) as stream:
             self.info.path = stream.name
             self.info.compression = stream.compression
+            ahead = PrefetchStream(stream, self.chunk_size) if self.prefetch else None
             self._b = DumpBuffer(
-                stream,
+                ahead or stream,  # type: ignore[arg-type]
                 stream.name,
                 chunk_size=self.chunk_size,
                 max_statement_bytes=self.max_statement_bytes,
@@ -427,6 +445,8 @@ class DumpReader:
             except TokenizeError as exc:
                 raise DumpSyntaxError(stream.name, str(exc)) from exc
             finally:
+                if ahead is not None:
+                    ahead.close()
                 self._warn_dropped()
 
     # -- main loop --------------------------------------------------------------------------------
@@ -808,11 +828,20 @@ class DumpReader:
         plan = self._plan(key, cols, statement_head)
         if plan is None:
             raise UnknownColumnsError(self.info.path, db, table, b.base + start)
+        insert = _Insert(
+            db, table, statement, values_offset, start, unterminated, head.group("replace") is not None
+        )
+        yield from self._rows(insert, plan)
+
+    def _rows(self, insert: "_Insert", plan: _Plan) -> Iterator[Tuple[Optional[str], str, Any]]:
+        """The rows of one wanted INSERT statement, as ``plan`` builds and filters them."""
+        db, table, start = insert.db, insert.table, insert.start
+        key = (db, table)
         build = plan.build
         counted = 0
         try:
             if not plan.key and plan.row_end is None:
-                for tokens in iter_rows(statement, values_offset):
+                for tokens in iter_rows(insert.statement, insert.values_offset):
                     counted += 1
                     try:
                         row = build(tokens)
@@ -820,9 +849,9 @@ class DumpReader:
                         raise self._conversion_error(table, exc, start) from exc
                     yield db, table, row
             else:
-                for tokens in iter_rows(statement, values_offset):
+                for tokens in iter_rows(insert.statement, insert.values_offset):
                     counted += 1
-                    if not self._keep(key, plan, tokens, head.group("replace") is not None, start):
+                    if not self._keep(key, plan, tokens, insert.replace, start):
                         continue
                     try:
                         row = build(tokens)
@@ -830,7 +859,7 @@ class DumpReader:
                         raise self._conversion_error(table, exc, start) from exc
                     yield db, table, row
         except TokenizeError as exc:
-            self._bad_values(table, start, exc, unterminated)
+            self._bad_values(table, start, exc, insert.unterminated)
         finally:
             if self.count_rows:
                 self.info.row_counts[key] = self.info.row_counts.get(key, 0) + counted
@@ -868,20 +897,28 @@ class DumpReader:
             if max(plan.key) >= len(tokens):
                 return True  # the builder reports the short row
             pk = tokens[plan.key[0]] if len(plan.key) == 1 else tuple(tokens[i] for i in plan.key)
-            seen = self._seen_keys.get(key)
-            if seen is None:
-                seen = self._seen_keys[key] = _SeenKeys()
-            if not seen.add(pk):
-                if replace:
-                    raise DumpSyntaxError(
-                        self.info.path,
-                        f"REPLACE INTO `{key[1]}` repeats the primary key {pk!r} of an earlier row, which it "
-                        "would replace: a reader that streams rows cannot take that back",
-                        self._b.base + start,
-                    )
-                self.info.duplicate_rows[key] = self.info.duplicate_rows.get(key, 0) + 1
-                return False
+            if not self._seen(key).add(pk):
+                return self._repeated(key, pk, replace, start)
         return True
+
+    def _seen(self, key: TableKey) -> _SeenKeys:
+        seen = self._seen_keys.get(key)
+        if seen is None:
+            seen = self._seen_keys[key] = _SeenKeys()
+        return seen
+
+    def _repeated(self, key: TableKey, pk: Any, replace: bool, start: int) -> bool:
+        """A row repeats an earlier row's primary key ``pk``: left out and counted (False), or refused
+        inside a REPLACE."""
+        if replace:
+            raise DumpSyntaxError(
+                self.info.path,
+                f"REPLACE INTO `{key[1]}` repeats the primary key {pk!r} of an earlier row, which it "
+                "would replace: a reader that streams rows cannot take that back",
+                self._b.base + start,
+            )
+        self.info.duplicate_rows[key] = self.info.duplicate_rows.get(key, 0) + 1
+        return False
 
     def _warn_dropped(self) -> None:
         for key, n in self.info.duplicate_rows.items():
@@ -925,11 +962,7 @@ class DumpReader:
             columns = list(schema.columns)
         else:
             return None
-        answered = self.request.answers(key)
-        keep = self.columns.get(answered) if answered is not None else None
-        build = row_builder(columns, self._zone, keep, self._codec)
-        names = [c.name for c in columns]
-        index = {n: i for i, n in enumerate(names)}
+        index = {c.name: i for i, c in enumerate(columns)}
         pk: Tuple[int, ...] = ()
         row_end = None
         if schema is not None:
@@ -937,9 +970,22 @@ class DumpReader:
                 pk = tuple(index[n] for n in schema.primary_key)
             if schema.system_versioned and schema.row_end in index:
                 row_end = (index[schema.row_end], converter_for("timestamp", self._zone, self._codec))
-        plan = _Plan(build, pk, row_end)
+        plan = self._new_plan(key, columns, pk, row_end)
         self._plans[cache_key] = plan
         return plan
+
+    def _new_plan(
+        self,
+        key: TableKey,
+        columns: List[Column],
+        pk: Tuple[int, ...],
+        row_end: Optional[Tuple[int, Callable[[Any], Any]]],
+    ) -> _Plan:
+        """A plan building dict rows of the kept columns (a subclass may build other rows)."""
+        answered = self.request.answers(key)
+        keep = self.columns.get(answered) if answered is not None else None
+        assert self._codec is not None  # checked by _plan
+        return _Plan(row_builder(columns, self._zone, keep, self._codec), pk, row_end)
 
 
 def _preview(line: bytes) -> str:

@@ -195,12 +195,62 @@ def parse_create_table(
 _ParsedTable = Tuple[str, Tuple[Column, ...], Tuple[str, ...], bool, Optional[str]]
 
 
+_LINE_HEAD = re.compile(
+    r"CREATE[ ]+(?:TEMPORARY[ ]+)?TABLE[ ]+(?:IF[ ]+NOT[ ]+EXISTS[ ]+)?`((?:[^`]|``)+)`[ ]*\($"
+)
+_LINE_COLUMN = re.compile(r"[ ]+`((?:[^`]|``)*)`[ ]+([A-Za-z]+)(?:[ ]+(precision)\b)?")
+_LINE_PRIMARY_KEY = re.compile(r"[ ]*PRIMARY[ ]+KEY[ ]*\((.*)\)[ ]*,?$", re.I)
+_LINE_NAME = re.compile(r"`((?:[^`]|``)*)`")
+#: Words that make a line mean more than a column's name and type: such tables go to sqlparse.
+_LINE_SPECIAL = re.compile(r"PRIMARY|VERSIONING|ROW[ ]+(?:START|END)|PERIOD", re.I)
+
+
+def _parse_skeleton_lines(text: str) -> Optional[_ParsedTable]:
+    """mysqldump's own layout (one column or constraint per line), read line by line: a thousand times
+    faster than sqlparse, which takes tens of milliseconds per table. None when a line is not of that
+    layout or names system versioning (then sqlparse decides)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    head = _LINE_HEAD.match(lines[0].strip())
+    if head is None:
+        return None
+    columns: List[Column] = []
+    primary_key: Tuple[str, ...] = ()
+    for line in lines[1:]:
+        if line.startswith(")"):
+            if _LINE_SPECIAL.search(line):
+                return None
+            name = _unquote_identifier("`" + head.group(1) + "`")
+            return name, tuple(columns), primary_key, False, None
+        stripped = line.lstrip()
+        if stripped.startswith("`"):
+            m = _LINE_COLUMN.match(line)
+            if m is None or _LINE_SPECIAL.search(line, m.end()):
+                return None
+            kind = m.group(2).lower()
+            if kind == "double" and m.group(3):
+                kind = "double precision"
+            columns.append(Column(m.group(1).replace("``", "`"), kind))
+            continue
+        if stripped[:7].upper() == "PRIMARY":
+            key = _LINE_PRIMARY_KEY.match(line)
+            names = _LINE_NAME.findall(key.group(1)) if key is not None else []
+            if not names:
+                return None
+            primary_key = tuple(n.replace("``", "`") for n in names)
+        elif stripped.split(" ", 1)[0].split("(", 1)[0].upper() not in _CONSTRAINT_WORDS:
+            return None
+    return None
+
+
 @functools.lru_cache(maxsize=256)
 def _parse_skeleton(skeleton: bytes) -> _ParsedTable:
+    text = skeleton.decode("utf-8", "surrogateescape")
+    fast = _parse_skeleton_lines(text)
+    if fast is not None:
+        return fast
     from sqlparse import lexer
     from sqlparse import tokens as T
 
-    text = skeleton.decode("utf-8", "surrogateescape")
     name: Optional[str] = None
     definitions: List[List[Tuple[Any, str, int]]] = []
     depth = 0

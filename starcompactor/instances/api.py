@@ -34,7 +34,7 @@ from urllib.parse import quote
 from ..errors import ApiError, ConfigError, MissingDependencyError
 from ..events import InstanceEvent
 from ..times import parse_time
-from .db import physical_host
+from .hosts import physical_host
 from .openrc import openrc_to_cloud, parse_openrc
 
 log = logging.getLogger(__name__)

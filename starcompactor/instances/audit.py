@@ -25,7 +25,7 @@ from ..audit.records import AuditLog, json_time
 from ..config import check_instance_type
 from ..errors import AuditLogError
 from ..events import InstanceEvent
-from .db import physical_host
+from .hosts import physical_host
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ and masked, once per instance (:func:`instance_columns`).
 ``node`` — the hypervisor_hostname for a VM, the Ironic node uuid for bare metal, the machine trace's host
 key (SPEC §1.2) — else the event's own ``instance_actions_events.host`` (the service that handled it: a
 build that failed and cleared the node still names where it ran), else ``instances.host``. Here the
-rule is SQL (:data:`EVENT_HOST`, :data:`INSTANCE_HOST`): the event's host is a column of its own, NULL
+rule (:mod:`starcompactor.instances.hosts`) is SQL (:data:`EVENT_HOST`, :data:`INSTANCE_HOST`): the event's host is a column of its own, NULL
 whenever the instance has a node, so the common row pays one NULL byte for it.
 
 PyMySQL is imported when a connection is made (:mod:`starcompactor.server.connect`), not with this module.
@@ -38,19 +38,10 @@ from ..mask import Masker
 from ..server.connect import connect, database_error, quote_identifier
 from ..server.packets import SharedColumns, stream_chunks, stream_rows
 from ..server.settings import DbSettings
+from .hosts import physical_host as physical_host  # the rule lives in hosts; re-exported
 from .merge import merge_sorted_batches
 
 log = logging.getLogger(__name__)
-
-
-def physical_host(
-    node: Optional[str], event_host: Optional[str], instance_host: Optional[str]
-) -> Optional[str]:
-    """SPEC §1.3's ``HOST_NAME (PHYSICAL)``: the instance's node (the machine trace's host key), else the
-    event's own host, else the instance's host — never empty when any of them names one. The one rule
-    of every instance source (database, API, audit log, dumps); the SQL of :func:`build_query` is the
-    same rule."""
-    return node or event_host or instance_host
 
 
 #: :func:`physical_host` in SQL, split in two: the event's host when the instance has no node (NULL

@@ -25,7 +25,7 @@ import datetime as dt
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from ..config import DEFAULTS
 from ..dump import compressed_suffixes
@@ -66,6 +66,7 @@ class BackupFile:
     size: Optional[int] = None
     mtime: Optional[dt.datetime] = None  #: naive UTC
     name_time: Optional[dt.datetime] = None  #: naive UTC, from the file name
+    etag: Optional[str] = None  #: the object store's ETag, when the listing gives one (a cache key)
 
 
 def _zone(text: Optional[str]) -> dt.timezone:
@@ -127,6 +128,8 @@ def time_from_name(name: str, match: Optional["re.Match[str]"] = None) -> Option
 # -- listing ------------------------------------------------------------------------------------------
 
 Entry = Tuple[str, str, Optional[int], Optional[dt.datetime]]  # uri, name, size, mtime
+#: An object store's entry may add the object's ETag (the dumps' cache identity uses it).
+TaggedEntry = Tuple[str, str, Optional[int], Optional[dt.datetime], Optional[str]]
 
 
 def _list_local(directory: str) -> Iterator[Entry]:
@@ -154,7 +157,7 @@ def _list_local(directory: str) -> Iterator[Entry]:
         yield entry.path, entry.name, st.st_size, mtime
 
 
-def _list_s3(uri: str) -> Iterator[Entry]:
+def _list_s3(uri: str) -> Iterator[TaggedEntry]:
     try:
         import boto3
     except ImportError as exc:
@@ -182,7 +185,13 @@ def _list_s3(uri: str) -> Iterator[Entry]:
                 name = key[len(prefix) :]
                 if not name:
                     continue
-                yield f"s3://{auth}{bucket}/{key}", name, obj.get("Size"), to_utc(obj["LastModified"])
+                yield (
+                    f"s3://{auth}{bucket}/{key}",
+                    name,
+                    obj.get("Size"),
+                    to_utc(obj["LastModified"]),
+                    obj.get("ETag"),
+                )
     except Exception as exc:  # botocore errors: no such bucket, access denied, no endpoint
         if isinstance(exc, StarCompactorError):
             raise
@@ -192,7 +201,9 @@ def _list_s3(uri: str) -> Iterator[Entry]:
 
 #: URI scheme -> lister of a directory's files. Local paths (no scheme, or ``file://``) are listed with
 #: os.scandir; other stores are one registration (smart_open then opens what was listed).
-LISTERS: Registry[Callable[[str], Iterator[Entry]]] = Registry("backup store", "or a local directory")
+LISTERS: Registry[Callable[[str], Iterator[Union[Entry, TaggedEntry]]]] = Registry(
+    "backup store", "or a local directory"
+)
 LISTERS.register("s3", _list_s3)
 
 
@@ -201,7 +212,7 @@ def supported_stores() -> Tuple[str, ...]:
     return LISTERS.names()
 
 
-def list_entries(backup_dir: str) -> List[Entry]:
+def list_entries(backup_dir: str) -> List[Union[Entry, TaggedEntry]]:
     if backup_dir.startswith("file://"):
         backup_dir = backup_dir[len("file://") :]
     scheme = backup_dir.split("://", 1)[0] if "://" in backup_dir else ""
@@ -254,11 +265,11 @@ def list_backups(backup_dir: str, regex: Optional[str] = None) -> List[BackupFil
         raise ConfigError(f"backup file regex {pattern_text!r}: {exc}") from exc
     found: List[BackupFile] = []
     entries = list_entries(backup_dir)
-    for uri, name, size, mtime in entries:
+    for uri, name, size, mtime, *etag in entries:
         m = pattern.match(name)
         if m is None:
             continue
-        found.append(BackupFile(uri, name, size, mtime, time_from_name(name, m)))
+        found.append(BackupFile(uri, name, size, mtime, time_from_name(name, m), etag[0] if etag else None))
     if not found:
         what = f"{len(entries)} file(s), none matching" if entries else "no files; wanted names matching"
         raise NoBackupsError(f"{backup_dir}: no backup files ({what} {pattern_text!r})")

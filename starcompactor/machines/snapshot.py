@@ -196,11 +196,12 @@ def merge_records(states: Iterable[HostState]) -> Tuple[HostState, ...]:
 # -- reading a dump -----------------------------------------------------------------------------------
 
 
-def read_snapshot(backup: BackupFile, settings: SnapshotSettings) -> Snapshot:
+def read_snapshot(backup: BackupFile, settings: SnapshotSettings, *, prefetch: bool = False) -> Snapshot:
     """Read one dump into a :class:`Snapshot`. Raises a :class:`DumpError` naming the file.
 
     Reading stops once the needed tables are read, unless the file name carries no time: then the
-    whole dump is read for its ``-- Dump completed on`` trailer.
+    whole dump is read for its ``-- Dump completed on`` trailer. ``prefetch``: decompress ahead in a
+    thread (when a core would otherwise be idle).
     """
     wanted = tables_of(settings)
     need_trailer = backup.name_time is None
@@ -211,6 +212,7 @@ def read_snapshot(backup: BackupFile, settings: SnapshotSettings) -> Snapshot:
         stop_early=not need_trailer,
         name=backup.uri,
         columns=columns_of(settings),
+        prefetch=prefetch,
     )
     rows: Dict[TableKey, List[Dict[str, Any]]] = {key: [] for key in wanted}
     for db, table, row in reader:
