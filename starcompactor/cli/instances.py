@@ -67,7 +67,7 @@ class ArchiveOptions:
 
     backup_dir: Optional[str] = None
     backup_file_regex: Optional[str] = None
-    all_dumps: bool = False
+    all_dumps: bool = True
     cache: Optional[str] = None
 
 
@@ -220,16 +220,25 @@ def add_archive_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--backup-dir",
         metavar="DIR",
-        help="directory or URI (s3://bucket/prefix) of the dumps (default: [backup] backup_dir); the newest "
-        "is read: its live and shadow_* tables",
+        help="directory or URI (s3://bucket/prefix) of the dumps (default: [backup] backup_dir): the newest "
+        "dump's live and shadow_* tables, plus the events older dumps hold and the newest no longer does",
     )
     group.add_argument(
         "--backup-file-regex", metavar="RE", help="select dumps whose file name matches RE (as machines)"
     )
-    group.add_argument(
+    which = group.add_mutually_exclusive_group()
+    which.add_argument(
         "--all-dumps",
+        dest="all_dumps",
         action="store_true",
-        help="also the events that older dumps hold and the newest no longer does (purged history)",
+        default=True,
+        help="read every dump, for the history Nova purged from the newest (the default)",
+    )
+    which.add_argument(
+        "--newest-dump-only",
+        dest="all_dumps",
+        action="store_false",
+        help="read the newest dump only (its live and shadow_* tables): faster, without purged history",
     )
     add_cache_argument(group)
 

@@ -3,8 +3,8 @@
 Nova's ``archive_deleted_rows`` moves the rows of deleted instances to ``shadow_*`` tables, and ``purge``
 deletes them: the live database forgets history, the nightly dumps keep it. Here the join of SPEC §1.3
 (``instances`` ⋈ ``instance_actions`` ⋈ ``instance_actions_events``, every cell database) is made from
-each dump's live tables **and** its ``shadow_*`` tables; with ``all_dumps``, the events that older dumps
-hold and newer ones no longer do are added, each event once.
+each dump's live tables **and** its ``shadow_*`` tables; with ``all_dumps`` (the default, SPEC §6), the
+events that older dumps hold and newer ones no longer do are added, each event once.
 
 **Identity of an event** (what "once" means across dumps): its cell database, its ``id``, its instance's
 uuid, its name and its start time. The id alone is not enough: InnoDB before MySQL 8.0 / MariaDB 10.2.4
@@ -506,7 +506,7 @@ class DumpSource:
     """Instance events of archived dumps (see the module's doc), as the database source gives them.
 
     ``dumps`` as :func:`starcompactor.machines.list_backups` lists them; the newest (by the time in its
-    name, else its modification time) is read, and with ``all_dumps`` every one. ``cache``: a
+    name, else its modification time) is read, and with ``all_dumps`` (the default) every one. ``cache``: a
     :class:`~starcompactor.dump.cache.DumpCache` keeping each dump's rows (and what each pair of
     consecutive dumps dropped), so a re-run reads only new or changed dumps.
     """
@@ -520,7 +520,7 @@ class DumpSource:
         end: Optional[dt.datetime] = None,
         instance_type: str = "vm",
         include_unfinished: bool = False,
-        all_dumps: bool = False,
+        all_dumps: bool = True,
         cache: Optional[DumpCache] = None,
         transport_params: Optional[Dict[str, Any]] = None,
         workdir: Optional[str] = None,

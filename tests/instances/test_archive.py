@@ -378,9 +378,9 @@ def test_history_with_archived_and_purged_rows(cells, tmp_path):
     for include_unfinished in (False, True):
         options = dict(include_unfinished=include_unfinished)
         expected = db_events(server, [REF_A, REF_B], **options)
-        got = dump_events(directory, [A, B], all_dumps=True, **options)
+        got = dump_events(directory, [A, B], **options)  # every dump: the default (SPEC §6)
         assert got == expected
-        newest_only = dump_events(directory, [A, B], **options)
+        newest_only = dump_events(directory, [A, B], all_dumps=False, **options)
         assert len(newest_only) == len(expected) - 3  # U2's build and terminate, B's purged reboot
         assert not any(row[0] == U2 for row in newest_only)
     # the finished version of U1's build (day 2) wins over its unfinished one (day 1)
@@ -569,3 +569,16 @@ def test_a_truncated_dump_is_one_line_and_no_output(one_dump, tmp_path):
     assert done.stderr.startswith("starcompactor: error: ") and source.name in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_every_dump_is_read_by_default_and_newest_only_on_request():
+    """SPEC §6: `--source dump --backup-dir DIR` gives the purged history too; `--newest-dump-only` opts out."""
+    from starcompactor.cli.main import build_parser
+
+    parser = build_parser()
+    base = ["instances", "--source", "dump", "--backup-dir", "d", "out.csv"]
+    assert parser.parse_args(base).all_dumps is True
+    assert parser.parse_args([*base[:-1], "--all-dumps", "out.csv"]).all_dumps is True
+    assert parser.parse_args([*base[:-1], "--newest-dump-only", "out.csv"]).all_dumps is False
+    with pytest.raises(SystemExit):
+        parser.parse_args([*base[:-1], "--all-dumps", "--newest-dump-only", "out.csv"])
