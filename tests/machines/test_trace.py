@@ -419,16 +419,24 @@ def test_process_pool_gives_the_same_output(tmp_path, vm_config, vm_run):
 
 def test_dask_local_cluster_gives_the_same_output(tmp_path, vm_config, vm_run):
     distributed = pytest.importorskip("distributed")
+    import dask.config
+
     out1 = vm_run[0]
-    with distributed.LocalCluster(
-        n_workers=1,
-        threads_per_worker=2,
-        processes=False,
-        dashboard_address=None,
-        protocol="tcp",
-        scheduler_port=0,
-        host="127.0.0.1",
-    ) as cluster:
+    # The worker's profiler calls sys._current_frames() every 10 ms; on CPython 3.11 a garbage collection
+    # inside it can wait for the runtime lock that same call holds, with the GIL held: every thread of
+    # this process (the worker lives in it) then stops for good. Seen once here; the profiler is off.
+    with (
+        dask.config.set({"distributed.worker.profile.enabled": False}),
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=2,
+            processes=False,
+            dashboard_address=None,
+            protocol="tcp",
+            scheduler_port=0,
+            host="127.0.0.1",
+        ) as cluster,
+    ):
         address = cluster.scheduler_address.replace("tcp://", "dask://")
         out2, _ = run(MACHINES / "vm", tmp_path, vm_config, executor=address)
     assert out1.read_bytes() == out2.read_bytes()
