@@ -24,13 +24,15 @@ def _no_mariadb(reason: str):
 
 
 @pytest.fixture(scope="session")
-def mariadb(tmp_path_factory):
+def mariadb():
     """A throwaway MariaDB (private datadir and socket), shared by the session's tests."""
     if find_server() is None or find_dump() is None:
         _no_mariadb("no mariadbd/mysqldump installed (apt-get install mariadb-server)")
     if not SCHEMAS.is_dir():
         _no_mariadb(f"no OpenStack schemas at {SCHEMAS}")
-    server = MariaDB(str(tmp_path_factory.mktemp("mariadb"))).start()
+    # its own temporary directory, not pytest's: a second pytest run on the machine removes the oldest of
+    # pytest's directories when it starts, which pulled this server's datadir away mid-run (twice)
+    server = MariaDB().start()
     yield server
     server.stop()
 

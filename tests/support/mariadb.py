@@ -156,7 +156,12 @@ class MariaDB:
             args += list(databases)
         elif not any(o.startswith("--databases") for o in options):
             args.append("--all-databases")
-        done = subprocess.run(args, capture_output=True, check=True)
+        done = subprocess.run(args, capture_output=True)
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"{os.path.basename(dump)} {' '.join(options)} exited {done.returncode}: "
+                + done.stderr.decode("utf-8", "replace").strip()
+            )
         return done.stdout
 
     def drop_databases(
