@@ -227,7 +227,8 @@ def iter_rows(data: bytes, pos: int = 0, end: Optional[int] = None) -> Iterator[
                 if close > 0 and data[close - 1] != 92 and close + 1 < end:
                     after = data[close + 1]
                     if after == 44 or after == 41:  # , )
-                        append(unescape(data[pos + 1 : close]))
+                        body = data[pos + 1 : close]  # holds no quote
+                        append(unescape(body) if b"\\" in body else body)
                         pos = close + 2
                         if after == 41:
                             break
