@@ -105,7 +105,8 @@ def read_snapshots(
             if isinstance(result, Failure) and not skip_bad_files:
                 raise BadDumpError(result.uri, result.message, result.kind)
 
-        results = map_ordered(snapshot_or_failure, tasks, pool, finished)
+        # the dump read with the log takes longest: started first, the other workers share the rest meanwhile
+        results = map_ordered(snapshot_or_failure, tasks, pool, finished, first=audit_log_of)
     snapshots = [r for r in results if isinstance(r, Snapshot)]
     failures = [r for r in results if isinstance(r, Failure)]
     for failure in failures:
