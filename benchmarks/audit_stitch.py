@@ -3,6 +3,7 @@
 
     python benchmarks/audit_stitch.py                  # 4 snapshots of a 100 MB dump, 3 rounds
     python benchmarks/audit_stitch.py --size-mb 1100 --snapshots 3 --rounds 3
+    python benchmarks/audit_stitch.py --baseline-tree ../main    # main's code in the same rounds
 
 The dump is ``benchmarks/_gen.py``'s (real schemas, real mysqldump, scaled; cached in benchmarks/data/)
 with an ``openstack_audit`` database added where ``--all-databases`` puts it (after ``nova_cell0``): the
@@ -165,14 +166,16 @@ def with_log(size_mb: int, changes: int) -> Tuple[Path, int]:
     return target, rows
 
 
-def timed(argv, env) -> Tuple[float, float]:
+def timed(argv, env, cwd) -> Tuple[float, float, float]:
+    """Wall time, peak RSS (MB) of the main process, and CPU time (user + system, the worker processes
+    included: they are the command's waited-for children) of one run."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {err[-2000:]}")
-    return time.perf_counter() - start, usage.ru_maxrss / 1024
+    return time.perf_counter() - start, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -182,6 +185,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--changes", type=int, default=40, help="trigger rows per host")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        help="another checkout (e.g. of main): its two runs alternate with ours in each round",
+    )
     args = parser.parse_args()
     dump, rows = with_log(args.size_mb, args.changes)
     work = Path(tempfile.mkdtemp(prefix="sc-bench-stitch-"))
@@ -194,7 +202,9 @@ def main() -> None:
                 os.link(dump, target)
             except OSError:
                 target.symlink_to(dump)
-        env = dict(os.environ, PYTHONPATH=str(REPO), STARCOMPACTOR_MASKING_KEY="bench", TQDM_DISABLE="1")
+        trees = {"": REPO}
+        if args.baseline_tree is not None:
+            trees["baseline "] = args.baseline_tree.resolve()
         base = [
             sys.executable,
             "-m",
@@ -206,28 +216,41 @@ def main() -> None:
             str(args.workers),
             "--quiet",
         ]
-        runs: Dict[str, List[Tuple[float, float]]] = {"--no-audit-log": [], "stitched": []}
+        runs: Dict[str, List[Tuple[float, float, float]]] = {}
         for _ in range(args.rounds):
-            runs["--no-audit-log"].append(timed([*base, "--no-audit-log", str(work / "plain.csv")], env))
-            runs["stitched"].append(timed([*base, str(work / "stitched.csv")], env))
-        manifest = json.loads((work / "stitched.csv.manifest.json").read_text())
+            for label, tree in trees.items():
+                env = dict(
+                    os.environ, PYTHONPATH=str(tree), STARCOMPACTOR_MASKING_KEY="bench", TQDM_DISABLE="1"
+                )
+                for name, extra in (("--no-audit-log", ["--no-audit-log"]), ("stitched", [])):
+                    out = str(work / f"{label.strip() or 'ours'}-{name.strip('-')}.csv")
+                    # in the tree: `python -m` puts the working directory first on sys.path
+                    runs.setdefault(label + name, []).append(timed([*base, *extra, out], env, tree))
+        manifest = json.loads((work / "ours-stitched.csv.manifest.json").read_text())
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(
         f"history: {args.snapshots} × {dump.name} ({os.path.getsize(dump) / 1e6:.0f} MB gzip), openstack_audit: {rows:,} rows"
     )
     print(f"stitched trace: {manifest['events']} events, by source {manifest['events_by_source']}")
-    print(f"{'run':<16} {'median s':>9} {'range s':>14} {'x --no-audit-log':>17} {'peak RSS MB':>12}")
-    base_median = statistics.median(w for w, _ in runs["--no-audit-log"])
-    for name, results in runs.items():
-        walls = sorted(w for w, _ in results)
-        median = statistics.median(walls)
-        print(
-            f"{name:<16} {median:9.2f} {walls[0]:6.2f}–{walls[-1]:<6.2f} {median / base_median:17.3f} "
-            f"{max(r for _, r in results):12.0f}"
-        )
-    pairs = [s[0] / p[0] for s, p in zip(runs["stitched"], runs["--no-audit-log"])]
-    print(f"per round (stitched / snapshots only): {', '.join(f'{r:.3f}' for r in pairs)}")
+    print(
+        f"{'run':<25} {'median s':>9} {'range s':>14} {'x --no-audit-log':>17} "
+        f"{'CPU s':>6} {'CPU x':>6} {'peak RSS MB':>12}"
+    )
+    for label in trees:
+        plain = runs[label + "--no-audit-log"]
+        wall0 = statistics.median(w for w, _, _ in plain)
+        cpu0 = statistics.median(c for _, _, c in plain)
+        for name in ("--no-audit-log", "stitched"):
+            results = runs[label + name]
+            walls = sorted(w for w, _, _ in results)
+            median, cpu = statistics.median(walls), statistics.median(c for _, _, c in results)
+            print(
+                f"{label + name:<25} {median:9.2f} {walls[0]:6.2f}–{walls[-1]:<6.2f} {median / wall0:17.3f} "
+                f"{cpu:6.2f} {cpu / cpu0:6.3f} {max(r for _, r, _ in results):12.0f}"
+            )
+        pairs = [s[0] / p[0] for s, p in zip(runs[label + "stitched"], plain)]
+        print(f"{label}per round (stitched / snapshots only): {', '.join(f'{r:.3f}' for r in pairs)}")
 
 
 if __name__ == "__main__":

@@ -105,13 +105,21 @@ def map_ordered(
     items: Sequence[T],
     executor: cf.Executor,
     on_done: Optional[Callable[[int, R], None]] = None,
+    first: Optional[int] = None,
 ) -> List[R]:
     """``[fn(x) for x in items]`` on ``executor``; ``on_done(index, result)`` as each one finishes.
+
+    ``first``: the index of an item to submit before the others (a call known to take longest: started
+    last, it would run alone at the end while the other workers idle).
 
     ``fn`` should return errors as values: an exception raised by it is re-raised here after the
     other calls are cancelled.
     """
-    futures = {executor.submit(fn, item): i for i, item in enumerate(items)}
+    order = list(range(len(items)))
+    if first is not None:
+        order.remove(first)
+        order.insert(0, first)
+    futures = {executor.submit(fn, items[i]): i for i in order}
     results: List[Any] = [None] * len(items)
     try:
         for future in cf.as_completed(futures):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..dump import DecompressedStream, DumpReader
 from ..dump.stream import PathOrFile, describe
@@ -55,6 +55,20 @@ class DumpLog:
     rows: Dict[str, List[AuditRow]] = field(default_factory=dict)
     unread: Tuple[str, ...] = ()
 
+    def __getstate__(self) -> Dict[str, Any]:
+        """Rows travel as columns (a tuple per field): pickling a named tuple per row costs ~3x more."""
+        state = dict(self.__dict__)
+        state["rows"] = {name: tuple(zip(*rows)) for name, rows in self.rows.items()}
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        new = tuple.__new__
+        state["rows"] = {
+            name: [new(AuditRow, values) for values in zip(*columns)]
+            for name, columns in state["rows"].items()
+        }
+        self.__dict__.update(state)
+
     @property
     def present(self) -> bool:
         """Whether the dump holds the log at all (any audit table, with rows or not)."""
@@ -73,12 +87,20 @@ class DumpLog:
 
 class DumpLogCollector:
     """Collects the audit tables' rows while a :class:`DumpReader` (asked for :func:`audit_keys` among its
-    tables) goes through a dump; :meth:`finish` after the read gives the :class:`DumpLog`."""
+    tables) goes through a dump; :meth:`finish` after the read gives the :class:`DumpLog`.
 
-    def __init__(self, label: str, tables: Iterable[str] = ()) -> None:
+    ``keep`` (table name without ``audit_`` → ``data`` keys): each row's ``data`` is cut to its table's
+    keys, none for a table it does not name (its rows still count). A worker that hands the log back
+    then sends what its consumer reads, not every captured column of every audited table.
+    """
+
+    def __init__(
+        self, label: str, tables: Iterable[str] = (), keep: Optional[Mapping[str, Sequence[str]]] = None
+    ) -> None:
         self.label = label
         self.wanted = [t for _, t in audit_keys(tables)]
         self._makers: Dict[str, Callable[[Dict[str, Any]], AuditRow]] = {}
+        self.keep = keep
         self.found = DumpLog(label)
 
     def add(self, reader: DumpReader, table: str, row: Dict[str, Any]) -> None:
@@ -91,7 +113,10 @@ class DumpLogCollector:
             # no CREATE TABLE (--no-create-info): the INSERT's column list named the columns
             columns = schema.column_names if schema is not None else tuple(row)
             self.found.layouts[short] = TableLayout.of(self.label, short, columns)
-            make = self._makers[table] = dict_row_maker(self.found.layouts[short], self.label)
+            make = dict_row_maker(self.found.layouts[short], self.label)
+            if self.keep is not None:
+                make = _projected(make, tuple(self.keep.get(short, ())))
+            self._makers[table] = make
             self.found.rows[short] = []
         self.found.rows[short].append(make(row))
 
@@ -116,6 +141,19 @@ class DumpLogCollector:
             )
         found.unread = tuple(sorted(unread))
         return found
+
+
+def _projected(
+    make: Callable[[Dict[str, Any]], AuditRow], keys: Tuple[str, ...]
+) -> Callable[[Dict[str, Any]], AuditRow]:
+    new = tuple.__new__
+
+    def make_projected(row: Dict[str, Any]) -> AuditRow:
+        audit_row = make(row)
+        data = audit_row[7]
+        return new(AuditRow, (*audit_row[:7], {k: data[k] for k in keys if k in data}))
+
+    return make_projected
 
 
 def read_dump_log(

@@ -502,13 +502,29 @@ def _date(token: Token) -> Any:
     return dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
 
 
+#: How many distinct values a time converter remembers (then it starts over): a row often repeats a time
+#: (an audit row's event and write times, a backfill run's one write time), and a repeated value is then
+#: one lookup, and one object (pickled once when a worker hands rows back).
+_TIMES_REMEMBERED = 4096
+
+
 def _make_datetime(zone: Optional[dt.tzinfo]) -> Converter:
     # a fixed zero offset needs no conversion; a named zone may have one at some dates only
     convert_zone = zone is not None and (not isinstance(zone, dt.timezone) or bool(zone.utcoffset(None)))
+    seen: Dict[Any, Any] = {}
 
     def convert(token: Token) -> Any:
         if token is None:
             return None
+        value = seen.get(token)
+        if value is None:
+            value = parse(token)
+            if len(seen) >= _TIMES_REMEMBERED:
+                seen.clear()
+            seen[token] = value
+        return value
+
+    def parse(token: Union[bytes, int]) -> Any:
         m = _DATETIME.match(bytes(token))
         if not m or m.group(1) == b"0000" or m.group(2) == b"00" or m.group(3) == b"00":
             return None

@@ -16,6 +16,7 @@ Tokens come out typed by their *literal* class, not yet by column type (see :mod
 
 from __future__ import annotations
 
+import codecs
 import re
 from typing import Iterator, List, Optional, Tuple, Union
 
@@ -127,15 +128,26 @@ def _unescape_piece(raw: bytes) -> bytes:
     return _unescape_simple(raw)
 
 
+#: A backslash before anything but the escapes MySQL and Python's bytes literals read alike (or at the end).
+_UNCOMMON_ESCAPE = re.compile(rb"\\(?:[^\\\"'nrt]|\Z)")
+_escape_decode = codecs.escape_decode  # CPython's decoder of bytes literals' escapes (in C)
+
+
 def unescape(raw: bytes) -> bytes:
     """Undo MySQL string-literal escaping (``\\n``, ``\\'``, ``''`` …).
+
+    A string whose escapes are all ``\\\\ \\" \\' \\n \\r \\t`` (what mysqldump writes in JSON, and
+    in JSON inside JSON) is undone by the bytes-literal decoder, which reads those six as MySQL does:
+    ~10x faster than splitting and replacing. Every backslash is checked, whatever pairs it belongs to.
 
     In bounded memory: ``re.sub`` with a function keeps a match and a piece per escape (~100 bytes
     each), so a string with more escapes than :data:`ESCAPES_PER_MATCH` is undone piece by piece,
     each piece ending between two escapes.
     """
-    if b"\\" not in raw and b"''" not in raw:
-        return raw
+    if b"\\" not in raw:
+        return raw.replace(b"''", b"'") if b"''" in raw else raw
+    if b"''" not in raw and _UNCOMMON_ESCAPE.search(raw) is None:
+        return _escape_decode(raw)[0]
     if raw.count(b"\\") + raw.count(b"'") <= ESCAPES_PER_MATCH:
         return _unescape_piece(raw)
     parts = []
@@ -199,6 +211,7 @@ def iter_rows(data: bytes, pos: int = 0, end: Optional[int] = None) -> Iterator[
     if end is None:
         end = len(data)
     value_match = _VALUE.match
+    find = data.find
     while True:
         m = _ROW_START.match(data, pos, end)
         if m is None:
@@ -207,6 +220,19 @@ def iter_rows(data: bytes, pos: int = 0, end: Optional[int] = None) -> Iterator[
         row: List[Token] = []
         append = row.append
         while True:
+            if pos < end and data[pos] == 39:  # a quoted string (mysqldump writes no space before it)
+                # its end by search, when the first quote closes it: no backslash before it, and a separator
+                # right after (so not doubled); else the regex, which also steps over escaped quotes
+                close = find(b"'", pos + 1, end)
+                if close > 0 and data[close - 1] != 92 and close + 1 < end:
+                    after = data[close + 1]
+                    if after == 44 or after == 41:  # , )
+                        body = data[pos + 1 : close]  # holds no quote
+                        append(unescape(body) if b"\\" in body else body)
+                        pos = close + 2
+                        if after == 41:
+                            break
+                        continue
             m = value_match(data, pos, end)
             if m is None:
                 if data.startswith(b")", pos) and not row:

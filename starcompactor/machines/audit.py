@@ -37,7 +37,7 @@ from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Seq
 from ..audit.records import BACKFILL_USER, RUN_GAP, AuditLog, AuditRow, json_time
 from .diff import LOG, Candidate, Record, record_of
 from .snapshot import NOVA_COMPUTE, rack_of
-from .state import Properties, Snapshot, SnapshotSettings, as_int, as_text
+from .state import AUDIT_KEEP, Properties, Snapshot, SnapshotSettings, as_int, as_text
 
 log = logging.getLogger(__name__)
 
@@ -466,42 +466,23 @@ def bm_candidates(
 
 # -- the log as a whole -----------------------------------------------------------------------------
 
-#: The ``data`` keys each table's rows are kept with: a compute node row carries ~25 columns, and a log
-#: is read whole before its rows are sorted per host.
-KEEP = {
-    "nova_compute_nodes": (
-        "hypervisor_hostname",
-        "host",
-        "vcpus",
-        "memory_mb",
-        "local_gb",
-        "created_at",
-        "deleted_at",
-    ),
-    "nova_services": ("host", "binary", "disabled", "created_at", "deleted_at"),
-    "blazar_computehosts": ("hypervisor_hostname", "created_at", "deleted_at"),
-    "blazar_computehost_extra_capabilities": (
-        "computehost_id",
-        "capability_value",
-        "capability_name",
-        "property_id",
-        "capability_id",
-        "created_at",
-        "deleted_at",
-    ),
-    "ironic_nodes": ("uuid", "maintenance", "created_at"),
-    "blazar_resource_properties": ("property_name",),
-    "blazar_extra_capabilities": ("capability_name",),
-}
+#: The ``data`` keys each table's rows are kept with (the snapshot worker cuts the dumps' log to them).
+KEEP = AUDIT_KEEP
 
 
 def read_projected(audit: AuditLog, name: str) -> List[AuditRow]:
     """The rows of ``audit_<name>``, a batch at a time, each ``data`` cut to the keys :data:`KEEP` names."""
     keys = KEEP[name]
+    kept = frozenset(keys)
     make = tuple.__new__
     out: List[AuditRow] = []
     for batch in audit.batches(name):
-        out += [make(AuditRow, (*row[:7], {k: row[7][k] for k in keys if k in row[7]})) for row in batch]
+        out += [
+            row
+            if row[7].keys() <= kept
+            else make(AuditRow, (*row[:7], {k: row[7][k] for k in keys if k in row[7]}))
+            for row in batch
+        ]  # a row cut already (by the snapshot worker) is kept as it is
     return out
 
 

@@ -33,7 +33,7 @@ from .blazar import (
     capability_names,
     capability_rows,
 )
-from .state import HostState, Snapshot, SnapshotSettings, as_int, as_text, identity_of, is_deleted
+from .state import AUDIT_KEEP, HostState, Snapshot, SnapshotSettings, as_int, as_text, identity_of, is_deleted
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def read_snapshot(backup: BackupFile, settings: SnapshotSettings, *, prefetch: b
     """
     wanted = tables_of(settings)
     need_trailer = backup.name_time is None
-    audit = DumpLogCollector(backup.uri) if settings.audit_log else None
+    audit = DumpLogCollector(backup.uri, keep=AUDIT_KEEP) if settings.audit_log else None
     reader = DumpReader(
         backup.uri,
         wanted + (tuple(audit_keys()) if audit is not None else ()),

@@ -96,6 +96,35 @@ class SnapshotSettings:
         )
 
 
+#: The ``data`` keys each table's rows are kept with: a compute node row carries ~25 columns, and a log
+#: is read whole before its rows are sorted per host.
+AUDIT_KEEP: Dict[str, Tuple[str, ...]] = {
+    "nova_compute_nodes": (
+        "hypervisor_hostname",
+        "host",
+        "vcpus",
+        "memory_mb",
+        "local_gb",
+        "created_at",
+        "deleted_at",
+    ),
+    "nova_services": ("host", "binary", "disabled", "created_at", "deleted_at"),
+    "blazar_computehosts": ("hypervisor_hostname", "created_at", "deleted_at"),
+    "blazar_computehost_extra_capabilities": (
+        "computehost_id",
+        "capability_value",
+        "capability_name",
+        "property_id",
+        "capability_id",
+        "created_at",
+        "deleted_at",
+    ),
+    "ironic_nodes": ("uuid", "maintenance", "created_at"),
+    "blazar_resource_properties": ("property_name",),
+    "blazar_extra_capabilities": ("capability_name",),
+}
+
+
 # -- value helpers ------------------------------------------------------------------------------------
 
 

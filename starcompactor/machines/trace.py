@@ -132,7 +132,9 @@ def read_snapshots(
             if isinstance(result, Failure) and not skip_bad_files:
                 raise BadDumpError(result.uri, result.message, result.kind)
 
-        for index, result in zip(todo, map_ordered(snapshot_or_failure, tasks, pool, finished)):
+        # the dump read with the log takes longest: started first, the other workers share the rest meanwhile
+        first = todo.index(audit_log_of) if audit_log_of in todo else None
+        for index, result in zip(todo, map_ordered(snapshot_or_failure, tasks, pool, finished, first=first)):
             results[index] = result
             stored_key = keys[index]
             if cache is not None and stored_key is not None and isinstance(result, Snapshot):

@@ -170,6 +170,22 @@ def csv_quoted_line(row: List[Any], dialect: str = "unix-lf") -> str:
     return buffer.getvalue()[:-2] + "\n"
 
 
+def csv_line_maker() -> Callable[[List[Any]], str]:
+    """:func:`csv_quoted_line` (``unix-lf``) with one ``csv.writer`` and buffer for every line: making
+    them costs more than writing a machine event's line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    seek, truncate, writerow, getvalue = buffer.seek, buffer.truncate, writer.writerow, buffer.getvalue
+
+    def line(row: List[Any]) -> str:
+        seek(0)
+        truncate()
+        writerow(row)
+        return getvalue()[:-2] + "\n"
+
+    return line
+
+
 def instance_line_maker(fmt: str, epoch: dt.datetime) -> Optional[Callable[..., str]]:
     """The function giving the ``fmt`` writer's line for one instance event, from the event's ten fields
     (positional, in :class:`~starcompactor.events.InstanceEvent` order), or None for a format that is

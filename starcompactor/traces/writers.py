@@ -23,7 +23,7 @@ from ..events import InstanceEvent
 from ..registry import Registry
 from .atomic import AtomicFile
 from .legacy import legacy_instance_row, legacy_machine_row
-from .lines import csv_quoted_line, instance_line_formatter
+from .lines import csv_line_maker, csv_quoted_line, instance_line_formatter
 from .records import COLUMNS, instance_record, json_default, machine_record, properties_json
 
 
@@ -176,6 +176,7 @@ class CsvWriter(TraceWriter):
 
     def open(self, handle: IO[Any]) -> None:
         self._handle = handle
+        self._line = csv_line_maker()
         handle.write(csv_quoted_line(list(self.columns)))
 
     def write_event(self, event: Any) -> None:
@@ -194,7 +195,7 @@ class CsvWriter(TraceWriter):
                 row.append(value.isoformat())
             else:
                 row.append(value)
-        self._handle.write(csv_quoted_line(row))
+        self._handle.write(self._line(row))
 
 
 class LegacyCsvWriter(TraceWriter):

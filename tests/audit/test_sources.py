@@ -516,3 +516,35 @@ def test_server_errors(mariadb, audit_server):
     mariadb.sql("DROP TABLE openstack_audit.audit_ironic_nodes")
     log = read_server_log(audit_server)
     assert log.tables == () and log.missing == EXPECTED_TABLES and log.coverage_start is None
+
+
+def test_a_log_read_for_a_consumer_keeps_its_keys_and_travels_by_pickle_unchanged():
+    """A snapshot worker cuts ``data`` to what the machine trace reads (none for the other tables) and hands
+    the log back pickled: the same rows come out, with the same counts and summary."""
+    import pickle
+
+    from starcompactor.audit.dumps import DumpLogCollector, audit_keys
+    from starcompactor.dump import DumpReader
+
+    path = dumps("vm")[-1]
+    keep = {"nova_compute_nodes": ("host", "vcpus", "no_such_key")}
+    reader = DumpReader(str(path), audit_keys(), stop_early=True)
+    collector = DumpLogCollector(str(path), keep=keep)
+    for _db, table, row in reader:
+        collector.add(reader, table, row)
+    found = collector.finish(reader)
+    full = read_dump_log(path)
+    assert {name: len(rows) for name, rows in found.rows.items()} == {
+        name: len(rows) for name, rows in full.read_all().items()
+    }
+    for name, rows in full.read_all().items():
+        keys = keep.get(name, ())
+        assert found.rows[name] == [
+            r._replace(data={k: r.data[k] for k in keys if k in r.data}) for r in rows
+        ]
+    assert any(r.data for r in found.rows["nova_compute_nodes"])
+    assert not any(r.data for r in found.rows["nova_services"])
+    back = pickle.loads(pickle.dumps(found))
+    assert back.rows == found.rows and back.layouts == found.layouts and back.source == found.source
+    assert all(type(r) is AuditRow for rows in back.rows.values() for r in rows)
+    assert back.log().summary() == found.log().summary() == full.summary() | {"source": found.source}

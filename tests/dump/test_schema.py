@@ -98,3 +98,23 @@ def test_timestamps_honour_the_zone_datetimes_do_not():
     assert parse_time_zone("-05:30").utcoffset(None) == -dt.timedelta(hours=5, minutes=30)
     with pytest.raises(ValueError, match="2 values for 1 columns"):
         row_builder([Column("a", "int")])([b"1", b"2"])
+
+
+def test_a_repeated_time_is_one_object_and_every_time_still_converts():
+    """Time converters remember the values they made (an audit row repeats its time): a repeat is the same
+    object; past the bound they start over, and zero dates, zones and bad values read as before."""
+    from starcompactor.dump import schema
+
+    convert = converter_for("datetime")
+    first = convert(b"2024-03-01 10:00:00")
+    assert convert(NumberLiteral(b"2024-03-01 10:00:00")) is first == dt.datetime(2024, 3, 1, 10)
+    for k in range(schema._TIMES_REMEMBERED + 10):
+        assert convert(f"2024-03-01 10:00:00.{k:06d}".encode()) == dt.datetime(2024, 3, 1, 10, 0, 0, k)
+    assert convert(b"2024-03-01 10:00:00") == first
+    assert convert(b"0000-00-00 00:00:00") is None and convert(b"0000-00-00 00:00:00") is None
+    shifted = converter_for("timestamp", parse_time_zone("+02:00"))
+    assert shifted(b"2024-03-01 10:00:00") == shifted(b"2024-03-01 10:00:00") == dt.datetime(2024, 3, 1, 8)
+    with pytest.raises(ValueError):
+        convert(b"2024-13-01 10:00:00")
+    with pytest.raises(ValueError):
+        convert(b"2024-13-01 10:00:00")

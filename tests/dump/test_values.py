@@ -186,3 +186,53 @@ def test_row_counter_agrees_with_the_tokenizer(rows, separator):
     assert count_rows(statement, offset) == len(list(iter_rows(statement, offset))) == len(rows)
     with pytest.raises(TokenizeError):
         count_rows(statement[: -len(b");\n") - 1] + b"'", offset)
+
+
+# -- the fast paths agree with the general rules -------------------------------------------------------
+
+_JSON_PIECES = [
+    b"a",
+    b"\\\\",
+    b"\\0",
+    b'\\"',
+    b"\\'",
+    b"\\n",
+    b"\\r",
+    b"\\t",
+    b"\\",
+    b"\xc3\xa9",
+    b"\x00",
+    b"0",
+    b"7",
+    b"''",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_JSON_PIECES), max_size=40))
+def test_unescape_of_json_like_strings_agrees_with_the_general_rule(pieces):
+    """Strings whose escapes are those of JSON (in JSON) take the bytes-literal decoder: same bytes."""
+    raw = b"".join(pieces)
+    assert unescape(raw) == _reference_unescape(raw)
+
+
+_ANY_PIECES = [b"a", b"\\", b"'", b"''", b"\\'", b'"', b",", b")", b"(", b" ", b"\n", b";", b"1", b"NULL"]
+
+
+def _tokens(data: bytes):
+    try:
+        return list(iter_rows(data))
+    except TokenizeError:
+        return TokenizeError
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    first=st.lists(st.sampled_from(_ANY_PIECES), max_size=16),
+    rest=st.lists(st.sampled_from(_ANY_PIECES), max_size=8),
+)
+def test_string_end_by_search_agrees_with_the_regex(first, rest):
+    """A string's end found by searching for its quote (a string right after ``(``) is the one the value
+    regex finds (a space before the quote sends the same string down the regex): same tokens, same errors."""
+    body = b"".join(first) + b"'" + b"".join(rest)
+    assert _tokens(b"('" + body) == _tokens(b"( '" + body)

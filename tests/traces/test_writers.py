@@ -232,3 +232,33 @@ def test_csv_fields_read_back_whatever_they_hold(tmp_path_factory, text):
         with open(out, newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
         assert len(rows) == 2 and rows[1][column] == text
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=10), st.sampled_from(["CREATE", "UPDATE"]), _texts), max_size=12))
+def test_machine_csv_lines_from_one_csv_writer_equal_fresh_ones(tmp_path_factory, events):
+    """The machine csv writer keeps one csv.writer for all its lines: each is what a fresh one writes."""
+    from starcompactor.traces.lines import csv_line_maker, csv_quoted_line
+
+    rows = [[host, event, rack or ""] for host, event, rack in events]
+    line = csv_line_maker()
+    assert [line(row) for row in rows] == [csv_quoted_line(row) for row in rows]
+    out = tmp_path_factory.mktemp("csv") / "machine.csv"
+    epoch = dt.datetime(2015, 9, 17)
+    machines = [
+        MachineEvent(D(2024, 1, 1, 0, i), h or "h", e, {"rack": r}) for i, (h, e, r) in enumerate(events)
+    ]
+    with open_writer(str(out), "machine", "csv", epoch) as writer:
+        writer.write_all(machines)
+    written = out.read_bytes().decode("utf-8")
+    expected = [
+        csv_quoted_line(["EVENT_TIME", "EVENT_TIME_SEC", "HOST_NAME (PHYSICAL)", "EVENT", "PROPERTIES"])
+    ]
+    for m in machines:
+        seconds = int((m.time - epoch).total_seconds())
+        expected.append(
+            csv_quoted_line(
+                [m.time.isoformat(), seconds, m.host, m.event, orjson.dumps(m.properties).decode()]
+            )
+        )
+    assert written == "".join(expected)
