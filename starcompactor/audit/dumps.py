@@ -39,10 +39,11 @@ _CHUNK = 1 << 20
 _MARKERS = (f"\nUSE `{AUDIT_DATABASE}`;".encode(), f"Database: {AUDIT_DATABASE}\n".encode())
 
 
-def audit_keys(tables: Iterable[str] = ()) -> List[Tuple[str, str]]:
+def audit_keys(tables: Iterable[str] = (), only: Optional[Sequence[str]] = None) -> List[Tuple[str, str]]:
     """The ``(database, table)`` keys a dump reader asks for to read the log: every name the role ever
-    used (:data:`KNOWN_TABLES`) plus ``tables``."""
-    return [(AUDIT_DATABASE, TABLE_PREFIX + t) for t in dict.fromkeys([*KNOWN_TABLES, *tables])]
+    used (:data:`KNOWN_TABLES`) plus ``tables`` — or ``only`` those, for a reader that needs no more."""
+    names = only if only is not None else [*KNOWN_TABLES, *tables]
+    return [(AUDIT_DATABASE, TABLE_PREFIX + t) for t in dict.fromkeys(names)]
 
 
 @dataclass
@@ -71,8 +72,8 @@ class DumpLog:
 
     @property
     def present(self) -> bool:
-        """Whether the dump holds the log at all (any audit table, with rows or not)."""
-        return bool(self.layouts)
+        """Whether the dump holds the log at all (any audit table, with rows or not, read or not)."""
+        return bool(self.layouts) or bool(self.unread)
 
     def log(self, expected: Iterable[str] = EXPECTED_TABLES) -> AuditLog:
         rows = self.rows
@@ -91,14 +92,21 @@ class DumpLogCollector:
 
     ``keep`` (table name without ``audit_`` → ``data`` keys): each row's ``data`` is cut to its table's
     keys, none for a table it does not name (its rows still count). A worker that hands the log back
-    then sends what its consumer reads, not every captured column of every audited table.
+    then sends what its consumer reads, not every captured column of every audited table. ``only``: the
+    tables read (see :func:`audit_keys`); the others the dump holds are listed as unread, quietly, since
+    leaving them is the caller's choice.
     """
 
     def __init__(
-        self, label: str, tables: Iterable[str] = (), keep: Optional[Mapping[str, Sequence[str]]] = None
+        self,
+        label: str,
+        tables: Iterable[str] = (),
+        keep: Optional[Mapping[str, Sequence[str]]] = None,
+        only: Optional[Sequence[str]] = None,
     ) -> None:
         self.label = label
-        self.wanted = [t for _, t in audit_keys(tables)]
+        self.only = only
+        self.wanted = [t for _, t in audit_keys(tables, only)]
         self._makers: Dict[str, Callable[[Dict[str, Any]], AuditRow]] = {}
         self.keep = keep
         self.found = DumpLog(label)
@@ -133,7 +141,7 @@ class DumpLogCollector:
             for db, t in reader.info.tables
             if db == AUDIT_DATABASE and t.startswith(TABLE_PREFIX) and t not in self.wanted
         ]
-        if unread:
+        if unread and self.only is None:
             log.warning(
                 "%s: audit tables not read (pass their names to read them): %s",
                 label,
@@ -163,17 +171,19 @@ def read_dump_log(
     tables: Iterable[str] = (),
     expected: Iterable[str] = EXPECTED_TABLES,
     transport_params: Optional[Dict[str, Any]] = None,
+    only: Optional[Sequence[str]] = None,
 ) -> AuditLog:
     """The audit log of one dump, read in one pass that stops after ``openstack_audit``.
 
     The tables read are every name the role ever used (:data:`KNOWN_TABLES`) plus ``tables``; any other
     ``audit_*`` table the dump holds is listed in :attr:`AuditLog.unread` (and logged), not dropped
     silently. A dump without the log gives an empty log whose :attr:`~AuditLog.missing` names everything.
+    ``only``: read these tables and no others (see :func:`audit_keys`).
     """
     reader = DumpReader(
-        source, audit_keys(tables), stop_early=True, name=name, transport_params=transport_params
+        source, audit_keys(tables, only), stop_early=True, name=name, transport_params=transport_params
     )
-    collector = DumpLogCollector(name or describe(source), tables)
+    collector = DumpLogCollector(name or describe(source), tables, only=only)
     for _db, table, row in reader:
         collector.add(reader, table, row)
     return collector.finish(reader).log(expected)

@@ -37,19 +37,13 @@ from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Seq
 from ..audit.records import BACKFILL_USER, RUN_GAP, AuditLog, AuditRow, json_time
 from .diff import LOG, Candidate, Record, record_of
 from .snapshot import NOVA_COMPUTE, rack_of
-from .state import AUDIT_KEEP, Properties, Snapshot, SnapshotSettings, as_int, as_text
+from .state import AUDIT_KEEP, AUDIT_TABLES, Properties, Snapshot, SnapshotSettings, as_int, as_text
 
 log = logging.getLogger(__name__)
 
 #: The audit tables each site type reads.
-VM_TABLES = ("nova_compute_nodes", "nova_services")
-BM_TABLES = (
-    "blazar_computehosts",
-    "blazar_computehost_extra_capabilities",
-    "ironic_nodes",
-    "blazar_resource_properties",
-    "blazar_extra_capabilities",
-)
+VM_TABLES = AUDIT_TABLES["vm"]
+BM_TABLES = AUDIT_TABLES["baremetal"]
 #: Without these a site type's log gives nothing (the others only add to it).
 REQUIRED = {"vm": VM_TABLES, "baremetal": ("blazar_computehosts", "ironic_nodes")}
 #: What the manifest and the warnings say each table gives.

@@ -33,7 +33,17 @@ from .blazar import (
     capability_names,
     capability_rows,
 )
-from .state import AUDIT_KEEP, HostState, Snapshot, SnapshotSettings, as_int, as_text, identity_of, is_deleted
+from .state import (
+    AUDIT_KEEP,
+    AUDIT_TABLES,
+    HostState,
+    Snapshot,
+    SnapshotSettings,
+    as_int,
+    as_text,
+    identity_of,
+    is_deleted,
+)
 
 log = logging.getLogger(__name__)
 
@@ -205,10 +215,12 @@ def read_snapshot(backup: BackupFile, settings: SnapshotSettings, *, prefetch: b
     """
     wanted = tables_of(settings)
     need_trailer = backup.name_time is None
-    audit = DumpLogCollector(backup.uri, keep=AUDIT_KEEP) if settings.audit_log else None
+    # the log's tables this trace reads, only: a site auditing instance actions has millions more rows
+    only = AUDIT_TABLES[settings.instance_type]
+    audit = DumpLogCollector(backup.uri, keep=AUDIT_KEEP, only=only) if settings.audit_log else None
     reader = DumpReader(
         backup.uri,
-        wanted + (tuple(audit_keys()) if audit is not None else ()),
+        wanted + (tuple(audit_keys(only=only)) if audit is not None else ()),
         stop_early=not need_trailer,
         name=backup.uri,
         columns=columns_of(settings),

@@ -96,6 +96,19 @@ class SnapshotSettings:
         )
 
 
+#: The audit tables (without ``audit_``) each site type's machine trace reads: a machines run reads these
+#: only, however many others (instance actions: millions of rows) the site audits.
+AUDIT_TABLES: Dict[str, Tuple[str, ...]] = {
+    "vm": ("nova_compute_nodes", "nova_services"),
+    "baremetal": (
+        "blazar_computehosts",
+        "blazar_computehost_extra_capabilities",
+        "ironic_nodes",
+        "blazar_resource_properties",
+        "blazar_extra_capabilities",
+    ),
+}
+
 #: The ``data`` keys each table's rows are kept with: a compute node row carries ~25 columns, and a log
 #: is read whole before its rows are sorted per host.
 AUDIT_KEEP: Dict[str, Tuple[str, ...]] = {

@@ -34,7 +34,7 @@ from .backups import BackupFile, list_backups, refuse_output_among_inputs
 from .diff import LOG, one_per_time, order_snapshots, snapshot_gaps, sort_events, warn_gaps
 from .snapcache import cached_snapshot, snapshot_key, store_snapshot
 from .snapshot import read_snapshot
-from .state import Snapshot, SnapshotSettings
+from .state import AUDIT_TABLES, Snapshot, SnapshotSettings
 from .stitch import stitched_events
 
 log = logging.getLogger(__name__)
@@ -156,17 +156,19 @@ def newest_backup(backups: Sequence[BackupFile]) -> int:
     )
 
 
-def dumps_audit_log(snapshots: Sequence[Snapshot]) -> Optional[AuditLog]:
+def dumps_audit_log(snapshots: Sequence[Snapshot], instance_type: str = "vm") -> Optional[AuditLog]:
     """The log of the newest dump (SPEC §1.4 a: it holds the whole log to its time), read in the same
     pass as its snapshot — or now, when that dump turned out not to be the newest (names without times) or
-    was skipped. None when the newest dump holds no log (once installed, every later dump holds it)."""
+    was skipped. None when the newest dump holds no log (once installed, every later dump holds it).
+    Only the tables the ``instance_type``'s trace reads (:data:`~.state.AUDIT_TABLES`)."""
+    tables = AUDIT_TABLES[instance_type]
     newest = snapshots[-1]
     found = newest.audit if newest.audit is not None else None
     if found is None:
         log.info("reading the audit log of %s", newest.uri)
-        audit = read_dump_log(newest.uri, name=newest.uri)
-        return audit if audit.tables else None
-    return found.log() if found.present else None
+        audit = read_dump_log(newest.uri, name=newest.uri, only=tables, expected=tables)
+        return audit if audit.tables or audit.unread else None
+    return found.log(tables) if found.present else None
 
 
 @dataclass(frozen=True)
@@ -292,7 +294,7 @@ def make_machine_trace(
         snapshots = one_per_time(snapshots)
     audit_log = external
     if audit_log is None and audit.dumps and snapshots:
-        audit_log = dumps_audit_log(snapshots)
+        audit_log = dumps_audit_log(snapshots, instance_type)
     gaps = snapshot_gaps(snapshots)
     warn_gaps(gaps)
     from_log = log_candidates(audit_log, settings, snapshots) if audit_log is not None else None

@@ -413,3 +413,26 @@ def test_a_live_servers_log_with_the_dumps(mariadb, tmp_path, scenario):
         log["form"] == "server"
         and log["source"] == f"MySQL server socket {mariadb.socket} database openstack_audit"
     )
+
+
+def test_a_machines_run_reads_only_the_machine_tables_of_the_log(tmp_path, caplog):
+    """The instance fixture's dumps also audit the instance tables (on a real site: millions of action
+    rows): the machine trace's worker reads the two Nova tables only, says nothing of the others, and the
+    manifest names the rest as unread."""
+    from starcompactor.machines.backups import list_backups
+    from starcompactor.machines.snapshot import read_snapshot
+    from starcompactor.machines.state import SnapshotSettings
+
+    dumps = AUDIT / "instances" / "dumps"
+    newest = list_backups(str(dumps))[-1]
+    with caplog.at_level(logging.INFO, logger="starcompactor"):
+        snapshot = read_snapshot(newest, SnapshotSettings(audit_log=True))
+        result = make_machine_trace(str(dumps), str(tmp_path / "m.csv"))
+    assert snapshot.audit is not None
+    assert sorted(snapshot.audit.rows) == ["nova_compute_nodes", "nova_services"]
+    assert "nova_instance_actions_events" in snapshot.audit.unread
+    assert not [r for r in caplog.records if "not read" in r.getMessage()]
+    summary = result.manifest["audit_log"]
+    assert "audit_log" in result.manifest and summary is not None
+    assert "nova_instance_actions_events" in summary["unread"]
+    assert result.manifest["events_by_source"]["audit-log"] > 0
