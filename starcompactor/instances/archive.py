@@ -234,38 +234,46 @@ def read_dump_events(
     append = run.append
     live_actions: Optional[_Actions] = None
     shadow_actions: Optional[_Actions] = None
-    current: Any = None
+    current_table: Optional[str] = None
+    current_database: Optional[str] = None
     try:
         row: Any
         for database, table, row in reader:
-            if (database, table) != current:
-                current = (database, table)
+            if table != current_table or database != current_database:
+                current_table, current_database = table, database
                 cell = cell_of[database]  # type: ignore[index]
                 shadow = int(table.startswith(SHADOW))
                 base = table[len(SHADOW) :] if shadow else table
+                is_events = base == EVENTS
                 live_actions = actions.get((cell, False))
                 shadow_actions = actions.get((cell, True))
-            if base == EVENTS:
+                # the fixed parts of this table's sort keys
+                key_cell = f"\0{cell:0{cell_width}d}"
+                key_shadow = str(shadow)
+                last_action = None  # the events of one action come together: its join is kept
+            if is_events:
                 event_id, action_id, event, start, finish, result, host = row
                 if event_id is None or action_id is None:
                     continue
-                # the action is usually read already (tables come alphabetically): join now
-                found = -1
-                table_actions = shadow_actions if shadow else live_actions
-                if table_actions is not None:
-                    found = table_actions.find(action_id)
-                if found < 0 and shadow and live_actions is not None:
-                    table_actions = live_actions
-                    found = live_actions.find(action_id)
-                if found >= 0:
-                    number = table_actions.instances[found]  # type: ignore[union-attr]
-                    created = table_actions.created[found]  # type: ignore[union-attr]
-                else:
-                    number = created = -1  # joined once every table is read
+                if action_id != last_action:
+                    # the action is usually read already (tables come alphabetically): join now
+                    found = -1
+                    table_actions = shadow_actions if shadow else live_actions
+                    if table_actions is not None:
+                        found = table_actions.find(action_id)
+                    if found < 0 and shadow and live_actions is not None:
+                        table_actions = live_actions
+                        found = live_actions.find(action_id)
+                    if found >= 0:
+                        number = table_actions.instances[found]  # type: ignore[union-attr]
+                        created = table_actions.created[found]  # type: ignore[union-attr]
+                    else:
+                        number = created = -1  # joined once every table is read
+                    last_action = action_id
                 # the sort key as one string: runs sort and merge on it with one comparison a pair
                 append(
                     (
-                        f"{start or ''}\0{cell:0{cell_width}d}{event_id + _ID_OFFSET:020d}{shadow}",
+                        f"{start or ''}{key_cell}{event_id + _ID_OFFSET:020d}{key_shadow}",
                         cell,
                         event_id,
                         shadow,
