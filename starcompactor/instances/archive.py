@@ -27,7 +27,9 @@ joined to its action as it is read; instances are kept by number (their few colu
 sorted runs on disk (:data:`RUN_SIZE` at a time) that are merged with :func:`heapq.merge` once the dump
 is read, when the instance columns are joined; several dumps are merged the same way. So memory grows
 with instances and actions, not with events. The order is the database path's:
-start time (none first), then cell (in ``nova_databases`` order), then event id.
+start time (none first), then cell (in ``nova_databases`` order), then event id. A run's records sort on
+one string made of the four (start time, ``\0``, the cell and the id in fixed widths, live or shadow):
+one string comparison per pair (lists of the four sorted ~4 times and merged ~1.7 times slower).
 """
 
 from __future__ import annotations
