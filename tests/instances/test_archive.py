@@ -256,7 +256,9 @@ def test_events_spilled_in_small_runs_merge_into_the_same_rows(one_dump, tmp_pat
     starts = [(row[0], row[1], row[2]) for row in whole]
     assert starts == sorted(starts) and ("2024-01-01 00:00:01", 1, 4) in starts
     for size in (1, 2, 3):
-        assert list(read_dump_events(dump.uri, dump.name, [A, B], "vm", str(tmp_path), run_size=size)) == whole
+        assert (
+            list(read_dump_events(dump.uri, dump.name, [A, B], "vm", str(tmp_path), run_size=size)) == whole
+        )
     assert os.listdir(tmp_path) == []  # the runs are removed
 
 
