@@ -123,10 +123,13 @@ def _converter(
         s, r = f"g[{i}]", f"g[{i + 1}]"
         string = f"(_unescape({s}) if b'\\\\' in {s} or b\"''\" in {s} else {s})"
         literal = f"(None if {r} == b'NULL' else {r})"
+        # NULL or a number written bare: its text (no call for NULL)
+        literal_text = f"(None if {r} == b'NULL' else _decode({r}))"
         if kind == "text":
-            code = f"(_decode({string}) if {s} is not None else _literal_text({literal}))"
-        elif kind == "name":  # a short text that repeats: one str object per distinct value
-            code = f"((_names_get({string}) or _name({string})) if {s} is not None else _literal_text({literal}))"
+            code = f"(_decode({string}) if {s} is not None else {literal_text})"
+        elif kind == "name":  # a short text that repeats: one str object per distinct value, looked up as
+            # written (escapes and all), so that a repeat costs one dict lookup
+            code = f"((_names_get({s}) or _name({s})) if {s} is not None else {literal_text})"
         elif kind == "int":
             code = (
                 f"(int({r}) if {r} is not None and {r} != b'NULL' else (None if {s} is None else int({s})))"
@@ -142,19 +145,16 @@ def _converter(
     source = "lambda g: (" + ", ".join(parts) + ",)"
     cache: Dict[bytes, str] = {}
 
-    def name(raw: bytes) -> str:
-        text = decode(raw)
+    def name(written: bytes) -> str:
+        """The text of a string body as written (cached under that)."""
+        text = decode(unescape(written))
         if len(cache) < 65536:
-            cache[raw] = text
+            cache[written] = text
         return text
-
-    def literal_text(token: Optional[bytes]) -> Optional[str]:
-        return None if token is None else decode(token)
 
     names = {
         "_unescape": unescape,
         "_decode": decode,
-        "_literal_text": literal_text,
         "raw_time": raw_time,
         "_DIGITS_1_9": _DIGITS_1_9,
         "_names_get": cache.get,

@@ -27,7 +27,9 @@ joined to its action as it is read; instances are kept by number (their few colu
 sorted runs on disk (:data:`RUN_SIZE` at a time) that are merged with :func:`heapq.merge` once the dump
 is read, when the instance columns are joined; several dumps are merged the same way. So memory grows
 with instances and actions, not with events. The order is the database path's:
-start time (none first), then cell (in ``nova_databases`` order), then event id.
+start time (none first), then cell (in ``nova_databases`` order), then event id. A run's records sort on
+one string made of the four (start time, ``\0``, the cell and the id in fixed widths, live or shadow):
+one string comparison per pair (lists of the four sorted ~4 times and merged ~1.7 times slower).
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ import tempfile
 from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
 
 from ..config import check_instance_type
@@ -85,6 +89,9 @@ RUN_SIZE = 200_000
 RUN_BATCH = 512
 #: Records per line of a cache file (a merge of many dumps holds one line of each).
 BATCH = 1024
+
+#: Added to an event id in a run's sort key: any BIGINT, signed or not, as 20 digits that sort as it does.
+_ID_OFFSET = 2**63
 
 # A joined row (a JSON-able list): the first five fields are the event's identity and its sort key.
 START, CELL, ID, UUID, EVENT, FINISH, RESULT, NAME, USER, PROJECT, HOST, FLAVOR, CREATED = range(13)
@@ -221,43 +228,54 @@ def read_dump_events(
     uuids: List[str] = []
     actions: Dict[Tuple[int, bool], _Actions] = {}
     instances: List[Optional[tuple]] = []
-    run: List[list] = []
+    run: List[tuple] = []
+    cell_width = len(str(len(databases)))
+    suffix = 1 + cell_width + 20 + 1  # the key after the start time: "\0", cell, id, shadow
     runs: List[str] = []
     run_dir = tempfile.mkdtemp(prefix="runs-", dir=workdir)
     append = run.append
     live_actions: Optional[_Actions] = None
     shadow_actions: Optional[_Actions] = None
-    current: Any = None
+    current_table: Optional[str] = None
+    current_database: Optional[str] = None
     try:
         row: Any
         for database, table, row in reader:
-            if (database, table) != current:
-                current = (database, table)
+            if table != current_table or database != current_database:
+                current_table, current_database = table, database
                 cell = cell_of[database]  # type: ignore[index]
                 shadow = int(table.startswith(SHADOW))
                 base = table[len(SHADOW) :] if shadow else table
+                is_events = base == EVENTS
                 live_actions = actions.get((cell, False))
                 shadow_actions = actions.get((cell, True))
-            if base == EVENTS:
+                # the fixed parts of this table's sort keys
+                key_cell = f"\0{cell:0{cell_width}d}"
+                key_shadow = str(shadow)
+                last_action = None  # the events of one action come together: its join is kept
+            if is_events:
                 event_id, action_id, event, start, finish, result, host = row
                 if event_id is None or action_id is None:
                     continue
-                # the action is usually read already (tables come alphabetically): join now
-                found = -1
-                table_actions = shadow_actions if shadow else live_actions
-                if table_actions is not None:
-                    found = table_actions.find(action_id)
-                if found < 0 and shadow and live_actions is not None:
-                    table_actions = live_actions
-                    found = live_actions.find(action_id)
-                if found >= 0:
-                    number = table_actions.instances[found]  # type: ignore[union-attr]
-                    created = table_actions.created[found]  # type: ignore[union-attr]
-                else:
-                    number = created = -1  # joined once every table is read
+                if action_id != last_action:
+                    # the action is usually read already (tables come alphabetically): join now
+                    found = -1
+                    table_actions = shadow_actions if shadow else live_actions
+                    if table_actions is not None:
+                        found = table_actions.find(action_id)
+                    if found < 0 and shadow and live_actions is not None:
+                        table_actions = live_actions
+                        found = live_actions.find(action_id)
+                    if found >= 0:
+                        number = table_actions.instances[found]  # type: ignore[union-attr]
+                        created = table_actions.created[found]  # type: ignore[union-attr]
+                    else:
+                        number = created = -1  # joined once every table is read
+                    last_action = action_id
+                # the sort key as one string: runs sort and merge on it with one comparison a pair
                 append(
-                    [
-                        start or "",
+                    (
+                        f"{start or ''}{key_cell}{event_id + _ID_OFFSET:020d}{key_shadow}",
                         cell,
                         event_id,
                         shadow,
@@ -268,7 +286,7 @@ def read_dump_events(
                         finish,
                         result,
                         host,
-                    ]
+                    )
                 )
                 if len(run) >= run_size:
                     run.sort()
@@ -318,20 +336,21 @@ def read_dump_events(
                 f"{name}: none of the Nova databases {', '.join(databases)} has instance tables in this dump "
                 f"(databases in the dump: {', '.join(reader.info.databases) or 'none'})"
             )
-        run.sort()  # (start, cell, id, shadow) is unique: records compare no further
+        run.sort()  # the keys are unique: records compare no further
         streams: List[Iterable[Any]] = [run]
         handles = []
         for path in runs:
             handle = open(path, "rb")  # noqa: SIM115 - closed below
             handles.append(handle)
-            streams.append(_flatten(read_entry(handle)))
+            streams.append(chain.from_iterable(read_entry(handle)))
         try:
-            merged = heapq.merge(*streams) if len(streams) > 1 else iter(run)
+            # runs read back are lists, the one in memory tuples: merged on their keys
+            merged = heapq.merge(*streams, key=itemgetter(0)) if len(streams) > 1 else iter(run)
             host_of = physical_host
             del uuid_numbers
             count = 0
             for (
-                start,
+                key,
                 cell,
                 event_id,
                 shadow,
@@ -353,7 +372,7 @@ def read_dump_events(
                 hostname, user, project, node, host, flavor = instance
                 count += 1
                 yield [
-                    start,
+                    key[:-suffix],
                     cell,
                     event_id,
                     uuids[number],
@@ -390,7 +409,7 @@ def _late_join(
     return -1, -1
 
 
-def _spill(run: List[list], directory: str, index: int) -> str:
+def _spill(run: List[tuple], directory: str, index: int) -> str:
     path = os.path.join(directory, f"run-{index:05d}.json")
     with open(path, "wb") as out:
         write_entry(out, "run", (run[i : i + RUN_BATCH] for i in range(0, len(run), RUN_BATCH)))
@@ -417,11 +436,6 @@ def _counting(rows: Iterable[List[Any]], on_row_count: Any) -> Iterator[List[Any
     for row in rows:
         on_row_count(1)
         yield row
-
-
-def _flatten(batches: Iterable[List[Any]]) -> Iterator[Any]:
-    for batch in batches:
-        yield from batch
 
 
 def _batched(rows: Iterable[Any], size: int = BATCH) -> Iterator[List[Any]]:

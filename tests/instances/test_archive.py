@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from starcompactor.dump.cache import DumpCache
 from starcompactor.instances import DatabaseSource, DbSettings
-from starcompactor.instances.archive import DumpSource, dropped_rows, union_rows
+from starcompactor.instances.archive import DumpSource, dropped_rows, read_dump_events, union_rows
 from starcompactor.instances.hosts import physical_host
 from starcompactor.machines.backups import list_backups
 from tests.support.instances import as_tuples
@@ -244,6 +244,22 @@ def test_one_dump_gives_the_database_rows(one_dump, instance_type, include_unfin
     assert U2 in uuids  # only in the shadow tables
     if instance_type == "baremetal":
         assert all(row[-1] == {} for row in got)
+
+
+def test_events_spilled_in_small_runs_merge_into_the_same_rows(one_dump, tmp_path):
+    """Runs of 1, 2 or 3 events go to disk and are merged back: the rows of one run kept in memory
+    (which the tests above check against the database), ties on start time in cell then id order."""
+    _server, directory = one_dump
+    (dump,) = list_backups(str(directory))
+    whole = list(read_dump_events(dump.uri, dump.name, [A, B], "vm", str(tmp_path)))
+    assert len(whole) == 10
+    starts = [(row[0], row[1], row[2]) for row in whole]
+    assert starts == sorted(starts) and ("2024-01-01 00:00:01", 1, 4) in starts
+    for size in (1, 2, 3):
+        assert (
+            list(read_dump_events(dump.uri, dump.name, [A, B], "vm", str(tmp_path), run_size=size)) == whole
+        )
+    assert os.listdir(tmp_path) == []  # the runs are removed
 
 
 def test_window_and_cell_list(one_dump):
