@@ -220,8 +220,8 @@ class AuditLogError(StarCompactorError):
         super().__init__(source, table, detail)
 
     def __str__(self) -> str:
-        table = f" table openstack_audit.{self.table}" if self.table else ""
-        return f"{self.source}:{table}: {self.detail}"
+        table = f" table openstack_audit.{self.table}:" if self.table else ""
+        return f"{self.source}:{table} {self.detail}"
 
 
 # -- what may be shown ----------------------------------------------------------------------------------

@@ -64,7 +64,8 @@ def _list_local(directory: str) -> List[Tuple[str, str]]:
         raise ConfigError(f"{directory}: not a directory") from None
     except OSError as exc:
         raise ConfigError(f"{directory}: cannot list audit export directory: {exc.strerror or exc}") from exc
-    return [(entry.path, entry.name) for entry in entries if entry.is_file()]
+    # a table is one file, or a directory of part files (as pyarrow's and Spark's dataset writers make)
+    return [(entry.path, entry.name) for entry in entries if entry.is_file() or entry.is_dir()]
 
 
 def _list_s3(uri: str, transport_params: Optional[Dict[str, Any]]) -> List[Tuple[str, str]]:
@@ -88,6 +89,10 @@ def _list_s3(uri: str, transport_params: Optional[Dict[str, Any]]) -> List[Tuple
                 name = obj["Key"][len(prefix) :]
                 if name:
                     found.append((f"s3://{bucket}/{obj['Key']}", name))
+            for common in page.get("CommonPrefixes", ()):  # a table written as a directory of parts
+                name = common["Prefix"][len(prefix) :].rstrip("/")
+                if name:
+                    found.append((f"s3://{bucket}/{common['Prefix']}", name))
     except Exception as exc:  # botocore errors: no such bucket, access denied, no endpoint
         if isinstance(exc, StarCompactorError):
             raise
@@ -116,10 +121,47 @@ def export_files(location: str, transport_params: Optional[Dict[str, Any]] = Non
     return dict(sorted(files.items()))
 
 
+def _parts(uri: str, transport_params: Optional[Dict[str, Any]]) -> List[str]:
+    """The part files of a table written as a directory (``uri`` ends with ``/`` on S3), in name order;
+    hidden and bookkeeping files (``_SUCCESS``, ``.crc``) left out."""
+    if uri.startswith("s3://"):
+        return [u for u, name in _list_s3(uri, transport_params) if _is_part(name)]
+    try:
+        names = sorted(e.name for e in os.scandir(uri) if e.is_file() and _is_part(e.name))
+    except OSError as exc:
+        raise AuditLogError(uri, None, f"cannot list the table's part files: {exc.strerror or exc}") from exc
+    return [os.path.join(uri, name) for name in names]
+
+
+def _is_part(name: str) -> bool:
+    return not name.startswith(("_", ".")) and not name.endswith(".crc")
+
+
+class _PartedFile:
+    """The two things this module asks of a ``ParquetFile``, over a table's part files in order."""
+
+    def __init__(self, files: List[Any]) -> None:
+        self._files = files
+        self.schema_arrow = files[0].schema_arrow
+
+    def iter_batches(self, **options: Any) -> Iterator[Any]:
+        for part in self._files:
+            yield from part.iter_batches(**options)
+
+
 @contextlib.contextmanager
 def _parquet_file(uri: str, table: str, transport_params: Optional[Dict[str, Any]]) -> Iterator[Any]:
-    """An open ``pyarrow.parquet.ParquetFile``; errors name the file and the table."""
+    """An open ``pyarrow.parquet.ParquetFile`` (or the parts of a directory, read in turn); errors name
+    the file and the table."""
     pa, _, pq = _pyarrow()
+    if uri.endswith("/") or ("://" not in uri and os.path.isdir(uri)):
+        parts = _parts(uri, transport_params)
+        if not parts:
+            raise AuditLogError(uri, f"audit_{table}", "a directory without Parquet part files")
+        with contextlib.ExitStack() as stack:
+            opened = [stack.enter_context(_parquet_file(part, table, transport_params)) for part in parts]
+            yield _PartedFile(opened)
+        return
     handle = None
     try:
         if "://" in uri:
@@ -178,6 +220,9 @@ def _texts(pa: Any, array: Any) -> List[Optional[str]]:
 
 def _data(pa: Any, array: Any, audit_ids: List[Any], uri: str, table: str) -> List[Dict[str, Any]]:
     kind = array.type
+    if pa.types.is_struct(kind) or pa.types.is_map(kind):
+        # a typed export (a struct of the captured columns): the same objects the JSON text gives
+        return [_plain_object(value) for value in array.to_pylist()]
     if not (
         pa.types.is_string(kind)
         or pa.types.is_large_string(kind)
@@ -199,6 +244,26 @@ def _data(pa: Any, array: Any, audit_ids: List[Any], uri: str, table: str) -> Li
             if type(value) is not dict:
                 parse_data(uri, table, audit_id, orjson.dumps(value))  # raises: not an object
     return objects
+
+
+def _plain_object(value: Any) -> Dict[str, Any]:
+    """A struct's or map's value as the JSON object of its text form would be (times as MySQL writes
+    them in JSON: ``YYYY-MM-DD HH:MM:SS.ffffff``)."""
+    if value is None:
+        return {}
+    items = value if isinstance(value, list) else value.items()  # a map is a list of pairs
+    out = {}
+    for key, item in items:
+        if isinstance(item, dt.datetime):
+            if item.tzinfo is not None:
+                item = item.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            item = item.isoformat(" ", "microseconds")
+        elif isinstance(item, dt.date):
+            item = item.isoformat()
+        elif isinstance(item, bytes):
+            item = item.decode("utf-8", "replace")
+        out[str(key)] = item
+    return out
 
 
 @contextlib.contextmanager

@@ -345,6 +345,89 @@ def test_export_on_s3_gives_the_local_exports_trace(tmp_path, s3_endpoint, monke
     assert remote.manifest["audit_log"]["source"] == "s3://machine-audit/export"
 
 
+def _rewritten_export(source: Path, target: Path, form: str) -> None:
+    """The export at ``source`` written another way a site's exporter may write it."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    target.mkdir()
+    for path in sorted(source.glob("*.parquet")):
+        table = pq.read_table(path)
+        columns = {}
+        for name in table.column_names:
+            column = table[name]
+            if form == "struct-data" and name == "data":
+                column = pa.array([json.loads(text) for text in column.to_pylist()])
+            elif form == "binary-data" and name == "data":
+                column = column.cast(pa.binary())
+            elif form == "text-times" and pa.types.is_timestamp(column.type):
+                column = pc.strftime(column, "%Y-%m-%d %H:%M:%S")
+            elif form == "ms-utc" and pa.types.is_timestamp(column.type):
+                column = column.cast(pa.timestamp("ms")).cast(pa.timestamp("ms", tz="UTC"))
+            elif form == "dictionary" and pa.types.is_string(column.type) and name != "data":
+                column = pc.dictionary_encode(column)
+            columns[name] = column
+        rewritten = pa.table(columns)
+        if form == "directory":  # a dataset writer's layout: the file name is a directory of parts
+            parts = target / path.name
+            parts.mkdir()
+            half = rewritten.num_rows // 2
+            pq.write_table(rewritten.slice(0, half), parts / "part-0.parquet")
+            pq.write_table(rewritten.slice(half), parts / "part-1.parquet")
+            (parts / "_SUCCESS").write_bytes(b"")
+        else:
+            pq.write_table(rewritten, target / path.name)
+
+
+@pytest.mark.parametrize(
+    "form", ["struct-data", "binary-data", "text-times", "ms-utc", "dictionary", "directory"]
+)
+def test_other_export_forms_give_the_same_trace(tmp_path, form):
+    """data as a struct or bytes, times as text or aware milliseconds, dictionary-encoded columns, a
+    table as a directory of part files: the trace of the export as SPEC describes it."""
+    export = tmp_path / form
+    _rewritten_export(AUDIT / "vm" / "parquet-naive", export, form)
+    got = run("vm", tmp_path, dumps=False, audit=AuditSource(dumps=False, directory=str(export)), name=form)
+    want = run(
+        "vm",
+        tmp_path,
+        dumps=False,
+        audit=AuditSource(dumps=False, directory=str(AUDIT / "vm" / "parquet-naive")),
+    )
+    assert got.events == want.events and len(got.events) > 10
+
+
+def test_an_export_table_as_a_directory_on_s3(tmp_path, s3_endpoint, monkeypatch):
+    for name, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    export = tmp_path / "parts"
+    _rewritten_export(AUDIT / "vm" / "parquet-naive", export, "directory")
+    client = s3_client(s3_endpoint)
+    client.create_bucket(Bucket="audit-parts")
+    for path in export.rglob("*"):
+        if path.is_file():
+            client.put_object(
+                Bucket="audit-parts", Key=f"x/{path.relative_to(export)}", Body=path.read_bytes()
+            )
+    remote = run(
+        "vm", tmp_path, dumps=False, audit=AuditSource(dumps=False, directory="s3://audit-parts/x"), name="s3"
+    )
+    local = run(
+        "vm",
+        tmp_path,
+        dumps=False,
+        audit=AuditSource(dumps=False, directory=str(AUDIT / "vm" / "parquet-naive")),
+    )
+    assert remote.events == local.events and len(remote.events) > 10
+
+
 # -- bare metal: capability names the role's columns do not hold -----------------------------------
 
 
