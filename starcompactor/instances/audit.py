@@ -49,7 +49,26 @@ def final_rows(
     """``id`` → the ``data`` of the latest row (highest ``audit_id``) of ``audit_<table>``, cut to
     ``keys`` (default: :data:`KEEP`'s for the table, else all)."""
     keys = keys or KEEP.get(table)
-    latest: Dict[str, Tuple[int, Mapping[str, Any]]] = {}
+    if not keys:
+        latest: Dict[Any, Tuple[int, Mapping[str, Any]]] = {}
+        for batch in audit.batches(table):
+            for row in batch:
+                seen = latest.get(row.id)
+                if row.id is not None and (seen is None or row.audit_id > seen[0]):
+                    latest[row.id] = (row.audit_id, row.data)
+        return {key: data for key, (_, data) in latest.items()}
+    return {key: dict(zip(keys, values)) for key, values in final_values(audit, table, keys).items()}
+
+
+def final_values(
+    audit: AuditLog, table: str, keys: Tuple[str, ...], shared: Tuple[str, ...] = ()
+) -> Dict[Any, Tuple[Any, ...]]:
+    """``id`` → the values of ``keys`` in the latest row of ``audit_<table>``, as a tuple: a log of
+    millions of event rows is held as tuples (~100 bytes each, not a dict's ~400), and the texts of the
+    ``shared`` keys (event names, results, hosts: a few hundred distinct values) as one string each."""
+    latest: Dict[Any, Tuple[int, Tuple[Any, ...]]] = {}
+    texts: Dict[str, str] = {}
+    share = [k in shared for k in keys]
     for batch in audit.batches(table):
         for row in batch:
             key = row.id
@@ -58,8 +77,12 @@ def final_rows(
             seen = latest.get(key)
             if seen is None or row.audit_id > seen[0]:
                 data = row.data
-                latest[key] = (row.audit_id, {k: data.get(k) for k in keys} if keys else data)
-    return {key: data for key, (_, data) in latest.items()}
+                values = tuple(
+                    texts.setdefault(v, v) if one and type(v) is str else v
+                    for one, v in zip(share, map(data.get, keys))
+                )
+                latest[key] = (row.audit_id, values)
+    return {key: values for key, (_, values) in latest.items()}
 
 
 def _text(value: Any) -> Optional[str]:
@@ -111,73 +134,89 @@ class AuditInstanceSource:
         self.events = 0
 
     def __iter__(self) -> Iterator[InstanceEvent]:
-        return iter(self.read())
+        return self._events()
 
     def read(self) -> List[InstanceEvent]:
         """Every event, in start-time order (ties: the event row's id, as the SQL orders them)."""
-        instances = final_rows(self.audit, INSTANCES)
-        by_uuid = {str(data.get("uuid")): data for data in instances.values() if data.get("uuid")}
-        actions = final_rows(self.audit, ACTIONS)
-        rows = final_rows(self.audit, EVENTS)
-        vm = self.instance_type == "vm"
-        made: List[Tuple[dt.datetime, int, InstanceEvent]] = []
+        return list(self._events())
+
+    def _events(self) -> Iterator[InstanceEvent]:
+        """The events, made one by one once their order is known: the log's final rows are held as
+        tuples, an instance's fields and properties once per instance, and an event until it is made as
+        a start time, an id and two references."""
+        instance_keys = KEEP[INSTANCES]
+        by_uuid: Dict[str, Tuple[Any, ...]] = {}
+        for values in final_values(self.audit, INSTANCES, instance_keys).values():
+            data = dict(zip(instance_keys, values))
+            if not data.get("uuid"):
+                continue
+            properties: Dict[str, Any] = (
+                {
+                    "memory_mb": _int(data.get("memory_mb")),
+                    "root_gb": _int(data.get("root_gb")),
+                    "vcpus": _int(data.get("vcpus")),
+                }
+                if self.instance_type == "vm"
+                else {}
+            )
+            by_uuid[str(data["uuid"])] = (
+                _text(data.get("uuid")) or "",
+                _text(data.get("hostname")),
+                _text(data.get("user_id")),
+                _text(data.get("project_id")),
+                _text(data.get("node")),
+                _text(data.get("host")),
+                properties,
+            )
+        actions = final_values(self.audit, ACTIONS, KEEP[ACTIONS])  # instance_uuid, created_at
+        rows = final_values(self.audit, EVENTS, KEEP[EVENTS], shared=("event", "result", "host"))
+        order: List[Tuple[dt.datetime, int, Tuple[Any, ...], Tuple[Any, ...]]] = []
         for event_id, event in rows.items():
-            action = actions.get(_text(event.get("action_id")) or "")
+            action_id, _name, start_text, finish_text, _result, _host = event
+            action = actions.get(_text(action_id) or "") if action_id is not None else None
+            if action is None and action_id is not None:
+                action = actions.get(action_id)  # ids kept as the log gives them (int or text)
             if action is None:
                 self.without_instance += 1
                 continue
-            created = json_time(action.get("created_at"))
+            created = json_time(action[1])
             if self.start is not None and (created is None or created < self.start):
                 continue
             if self.end is not None and (created is None or created > self.end):
                 continue
-            instance = by_uuid.get(_text(action.get("instance_uuid")) or "")
+            instance = by_uuid.get(_text(action[0]) or "")
             if instance is None:
                 self.without_instance += 1
                 continue
-            finish = json_time(event.get("finish_time"))
-            if finish is None and not self.include_unfinished:
+            if finish_text is None and not self.include_unfinished:
                 self.skipped_unfinished += 1
                 continue
-            start = json_time(event.get("start_time"))
-            properties: Dict[str, Any] = (
-                {
-                    "memory_mb": _int(instance.get("memory_mb")),
-                    "root_gb": _int(instance.get("root_gb")),
-                    "vcpus": _int(instance.get("vcpus")),
-                }
-                if vm
-                else {}
-            )
-            made.append(
-                (
-                    start or dt.datetime.min,
-                    _int(event_id) or 0,
-                    InstanceEvent(
-                        instance_uuid=_text(instance.get("uuid")) or "",
-                        event=_text(event.get("event")) or "",
-                        start_time=start,
-                        finish_time=finish,
-                        result=_text(event.get("result")),
-                        instance_name=_text(instance.get("hostname")),
-                        user_id=_text(instance.get("user_id")),
-                        project_id=_text(instance.get("project_id")),
-                        host=physical_host(
-                            _text(instance.get("node")), _text(event.get("host")), _text(instance.get("host"))
-                        ),
-                        properties=properties,
-                    ),
-                )
-            )
+            start = json_time(start_text)
+            order.append((start or dt.datetime.min, _int(event_id) or 0, event, instance))
+        del rows, actions
         if self.without_instance:
             log.warning(
                 "%s: %d event row(s) whose action or instance is not in the log left out",
                 self.audit.source,
                 self.without_instance,
             )
-        made.sort(key=lambda item: (item[0], item[1]))
-        self.events = len(made)
-        return [event for _, _, event in made]
+        order.sort(key=lambda item: (item[0], item[1]))
+        self.events = len(order)
+        for start, _, event, instance in order:
+            _, name, _, finish_text, result, host = event
+            uuid, hostname, user, project, node, instance_host, properties = instance
+            yield InstanceEvent(
+                instance_uuid=uuid,
+                event=_text(name) or "",
+                start_time=None if start == dt.datetime.min else start,
+                finish_time=json_time(finish_text),
+                result=_text(result),
+                instance_name=hostname,
+                user_id=user,
+                project_id=project,
+                host=physical_host(node, _text(host), instance_host),
+                properties=properties,
+            )
 
     def manifest_extra(self) -> Dict[str, Any]:
         return {
@@ -195,4 +234,4 @@ class AuditInstanceSource:
         return [{"source": "openstack_audit", "location": self.audit.source, "form": self.audit.form}]
 
 
-__all__ = ["AuditInstanceSource", "final_rows"]
+__all__ = ["AuditInstanceSource", "final_rows", "final_values"]
