@@ -110,8 +110,10 @@ def fork_available() -> bool:
 def _run_child(fn: Callable[[], Any], conn: Any) -> None:
     try:
         outcome: Tuple[bool, Any] = (True, fn())
-    except BaseException as exc:  # handed to the parent, which raises it
+    except (StarCompactorError, OSError, KeyboardInterrupt) as exc:  # handed to the parent, which raises it
         outcome = (False, exc)
+    except BaseException as exc:  # still one line in the parent
+        outcome = (False, StarCompactorError(f"a worker process failed: {type(exc).__name__}: {exc}"))
     try:
         conn.send(outcome)
     except (pickle.PicklingError, TypeError, AttributeError):

@@ -801,6 +801,7 @@ class DumpSource:
                 self.settings.databases,
                 self.settings.instance_type,
                 workdir,
+                run_size=RUN_SIZE,
                 transport_params=self.transport_params,
                 stats=self.stats[0],
             )
