@@ -183,3 +183,18 @@ def test_a_failing_part_is_one_line_and_no_output(one_dump, tmp_path, small_part
         assert len(message.splitlines()) == 1
         assert ("cannot go on" if how == "error" else "worker process died") in message
     assert os.listdir(tmp_path) == []  # no trace, no manifest, no part left
+
+
+def test_the_command_splits_unless_workers_is_1(one_dump, tmp_path, small_parts, monkeypatch):
+    from starcompactor.cli.main import main
+
+    _server, directory = one_dump
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "key").write_text("the-key\n")
+    base = ["instances", "--source", "dump", "--backup-dir", str(directory), "--nova-databases", f"{A},{B}"]
+    base += ["--hashed-masking-key-file", "key", "--quiet"]
+    assert main([*base, "--workers", "1", "one.csv"]) == 0
+    assert small_parts == []
+    assert main([*base, "--workers", "2", "two.csv"]) == 0
+    assert len(small_parts) == 1
+    assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
