@@ -6,6 +6,7 @@ middle of a run file)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import signal
 from pathlib import Path
@@ -193,8 +194,15 @@ def test_the_command_splits_unless_workers_is_1(one_dump, tmp_path, small_parts,
     (tmp_path / "key").write_text("the-key\n")
     base = ["instances", "--source", "dump", "--backup-dir", str(directory), "--nova-databases", f"{A},{B}"]
     base += ["--hashed-masking-key-file", "key", "--quiet"]
-    assert main([*base, "--workers", "1", "one.csv"]) == 0
-    assert small_parts == []
-    assert main([*base, "--workers", "2", "two.csv"]) == 0
+    logger = logging.getLogger("starcompactor")  # as the command sets it, put back for the other tests
+    saved = logger.level, logger.propagate, list(logger.handlers)
+    try:
+        assert main([*base, "--workers", "1", "one.csv"]) == 0
+        assert small_parts == []
+        assert main([*base, "--workers", "2", "two.csv"]) == 0
+    finally:
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+        logger.handlers[:] = saved[2]
     assert len(small_parts) == 1
     assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
