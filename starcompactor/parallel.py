@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import logging
+import multiprocessing
 import os
+import pickle
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
-from .errors import ConfigError, MissingDependencyError
+from .errors import ConfigError, MissingDependencyError, StarCompactorError
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,62 @@ def open_executor(url: Optional[str] = None, workers: Optional[int] = None) -> A
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     return factory(url, workers)
+
+
+def fork_available() -> bool:
+    """True where :func:`forked` can run (a platform with ``fork``)."""
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _run_child(fn: Callable[[], Any], conn: Any) -> None:
+    try:
+        outcome: Tuple[bool, Any] = (True, fn())
+    except (StarCompactorError, OSError, KeyboardInterrupt) as exc:  # handed to the parent, which raises it
+        outcome = (False, exc)
+    except BaseException as exc:  # still one line in the parent
+        outcome = (False, StarCompactorError(f"a worker process failed: {type(exc).__name__}: {exc}"))
+    try:
+        conn.send(outcome)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        conn.send((False, StarCompactorError(f"{type(outcome[1]).__name__}: {outcome[1]}")))
+    conn.close()
+
+
+@contextmanager
+def forked(fn: Callable[[], R]) -> Iterator[Callable[[], R]]:
+    """Run ``fn()`` in a forked copy of this process (its memory shared copy-on-write, nothing pickled
+    but the result); yields ``result()``, which waits for it and returns its value or raises its error.
+
+    Leaving the block (an error, Ctrl-C, SIGTERM) before ``result()`` stops the child and waits for it.
+    """
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_run_child, args=(fn, send), daemon=True)
+    child.start()
+    send.close()
+    done = False
+
+    def result() -> R:
+        nonlocal done
+        try:
+            ok, value = receive.recv()
+        except EOFError:
+            child.join()
+            raise StarCompactorError(f"a worker process died (exit code {child.exitcode})") from None
+        finally:
+            done = True
+        child.join()
+        if not ok:
+            raise value
+        return value
+
+    try:
+        yield result
+    finally:
+        if not done or child.is_alive():
+            child.terminate()
+        child.join()
+        receive.close()
 
 
 def map_ordered(

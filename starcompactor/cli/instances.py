@@ -99,7 +99,8 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         metavar="N",
-        help="processes decoding, masking and formatting rows (default: one per core, at most 8; 1: none)",
+        help="processes decoding (--source db) or merging (--source dump), masking and formatting rows "
+        "(default: one per core, at most 8; 1: none)",
     )
 
 
@@ -418,9 +419,10 @@ def audit_source(request: InstancesRequest, *, password: Optional[str] = None) -
 
 
 def instance_workers(request: InstancesRequest) -> int:
-    """``--workers`` for the database source (API: always 1); default one per core, at most 8 (one
-    process cutting packets feeds about that many)."""
-    if request.source != "db":
+    """``--workers`` for the database source and the dumps (API, audit: always 1); default one per core,
+    at most 8 (one process cutting packets feeds about that many). From dumps, the processes that merge,
+    mask and format the events once the dump is read."""
+    if request.source not in ("db", "dump"):
         return 1
     if request.workers is None:
         return min(default_workers(), 8)

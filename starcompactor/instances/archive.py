@@ -41,11 +41,14 @@ import os
 import shutil
 import tempfile
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, dropwhile, takewhile
 from operator import itemgetter
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
+from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Protocol, Sequence, Tuple
+
+import orjson
 
 from ..config import check_instance_type
 from ..dump import TableKey
@@ -213,6 +216,35 @@ def read_dump_events(
 
     ``workdir`` holds the sorted runs while the dump is read (removed when the iterator is done).
     """
+    spilled = spill_dump_events(
+        uri,
+        name,
+        databases,
+        instance_type,
+        workdir,
+        run_size=run_size,
+        transport_params=transport_params,
+        stats=stats,
+    )
+    try:
+        yield from spilled.rows(stats=stats)
+    finally:
+        spilled.close()
+
+
+def spill_dump_events(
+    uri: str,
+    name: str,
+    databases: Sequence[str],
+    instance_type: str,
+    workdir: str,
+    *,
+    run_size: int = RUN_SIZE,
+    transport_params: Optional[Dict[str, Any]] = None,
+    stats: Optional[DumpStats] = None,
+) -> SpilledDump:
+    """Read one dump into sorted runs (in ``workdir``) and the tables to join them with; the caller
+    merges them (:meth:`SpilledDump.rows`, whole or by key range) and closes the result."""
     vm = instance_type == "vm"
     cell_of = {db: i for i, db in enumerate(databases)}
     tables = [(db, table) for db in databases for table in TABLES]
@@ -231,7 +263,7 @@ def read_dump_events(
     run: List[tuple] = []
     cell_width = len(str(len(databases)))
     suffix = 1 + cell_width + 20 + 1  # the key after the start time: "\0", cell, id, shadow
-    runs: List[str] = []
+    runs: List[Tuple[str, List[str], List[int]]] = []
     run_dir = tempfile.mkdtemp(prefix="runs-", dir=workdir)
     append = run.append
     live_actions: Optional[_Actions] = None
@@ -337,62 +369,148 @@ def read_dump_events(
                 f"(databases in the dump: {', '.join(reader.info.databases) or 'none'})"
             )
         run.sort()  # the keys are unique: records compare no further
+        del uuid_numbers
+        return SpilledDump(run, runs, actions, instances, uuids, suffix, run_dir)
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+class SpilledDump:
+    """A dump read into sorted runs: ``run`` in memory, ``runs`` on disk (each with the first key of
+    every line, so that a merge can start anywhere), and the actions and instances to join them with.
+
+    Forked processes can each merge one key range (:meth:`split_keys`, :meth:`rows`): the tables are
+    shared copy-on-write, the run files read by each.
+    """
+
+    def __init__(
+        self,
+        run: List[tuple],
+        runs: List[Tuple[str, List[str], List[int]]],
+        actions: Dict[Tuple[int, bool], _Actions],
+        instances: List[Optional[tuple]],
+        uuids: List[str],
+        suffix: int,
+        run_dir: str,
+    ) -> None:
+        self.run = run
+        self.runs = runs
+        self.actions = actions
+        self.instances = instances
+        self.uuids = uuids
+        self.suffix = suffix
+        self.run_dir = run_dir
+
+    @property
+    def size(self) -> int:
+        """Events in the runs (before the join drops any)."""
+        return len(self.run) + sum(RUN_BATCH * len(firsts) for _path, firsts, _offsets in self.runs)
+
+    def split_keys(self, parts: int) -> List[str]:
+        """``parts - 1`` increasing keys cutting the events into ``parts`` ranges of about equal size
+        (quantiles of the first keys of the runs' lines and a sample of the run in memory); fewer when
+        many events share keys (all at one start time: one range)."""
+        sample = [key for _path, firsts, _offsets in self.runs for key in firsts]
+        sample.extend(record[0] for record in self.run[::RUN_BATCH])
+        sample.sort()
+        keys: List[str] = []
+        for i in range(1, parts):
+            if not sample:
+                break
+            key = sample[len(sample) * i // parts]
+            if (not keys or key > keys[-1]) and key > sample[0]:
+                keys.append(key)
+        return keys
+
+    def rows(
+        self, low: Optional[str] = None, high: Optional[str] = None, stats: Optional[DumpStats] = None
+    ) -> Iterator[List[Any]]:
+        """The joined events in output order whose sort key is in ``[low, high)`` (None: unbounded)."""
+        run = self.run
+        if low is not None or high is not None:
+            begin = 0 if low is None else bisect_left(run, (low,))
+            stop = len(run) if high is None else bisect_left(run, (high,))
+            run = run[begin:stop]
         streams: List[Iterable[Any]] = [run]
         handles = []
-        for path in runs:
-            handle = open(path, "rb")  # noqa: SIM115 - closed below
-            handles.append(handle)
-            streams.append(chain.from_iterable(read_entry(handle)))
         try:
-            # runs read back are lists, the one in memory tuples: merged on their keys
-            merged = heapq.merge(*streams, key=itemgetter(0)) if len(streams) > 1 else iter(run)
-            host_of = physical_host
-            del uuid_numbers
-            count = 0
-            for (
-                key,
-                cell,
-                event_id,
-                shadow,
-                number,
-                created,
-                action_id,
-                event,
-                finish,
-                result,
-                event_host,
-            ) in merged:
-                if number < 0:
-                    number, created = _late_join(actions, cell, shadow, action_id)
-                    if number < 0:
+            for path, firsts, offsets in self.runs:
+                handle = open(path, "rb")  # noqa: SIM115 - closed below
+                handles.append(handle)
+                line = 0
+                if low is not None:
+                    line = max(0, bisect_right(firsts, low) - 1)
+                    if line >= len(firsts):
                         continue
-                instance = instances[number]
-                if instance is None:
-                    continue  # the action's instance is in neither table: the join drops it
-                hostname, user, project, node, host, flavor = instance
-                count += 1
-                yield [
-                    key[:-suffix],
-                    cell,
-                    event_id,
-                    uuids[number],
-                    event,
-                    finish,
-                    result,
-                    hostname,
-                    user,
-                    project,
-                    host_of(node, event_host, host),
-                    flavor,
-                    created,
-                ]
-            if stats is not None:
-                stats.events = count
+                handle.seek(offsets[line])
+                records: Iterable[Any] = chain.from_iterable(_lines(handle))
+                if low is not None:
+                    records = dropwhile(lambda record, low=low: record[0] < low, records)  # type: ignore[misc]
+                if high is not None:
+                    records = takewhile(lambda record, high=high: record[0] < high, records)  # type: ignore[misc]
+                streams.append(records)
+            yield from self._join(streams, stats)
         finally:
             for handle in handles:
                 handle.close()
-    finally:
-        shutil.rmtree(run_dir, ignore_errors=True)
+
+    def _join(self, streams: List[Iterable[Any]], stats: Optional[DumpStats]) -> Iterator[List[Any]]:
+        # runs read back are lists, the one in memory tuples: merged on their keys
+        merged = heapq.merge(*streams, key=itemgetter(0)) if len(streams) > 1 else iter(streams[0])
+        host_of = physical_host
+        actions, instances, uuids, suffix = self.actions, self.instances, self.uuids, self.suffix
+        count = 0
+        for (
+            key,
+            cell,
+            event_id,
+            shadow,
+            number,
+            created,
+            action_id,
+            event,
+            finish,
+            result,
+            event_host,
+        ) in merged:
+            if number < 0:
+                number, created = _late_join(actions, cell, shadow, action_id)
+                if number < 0:
+                    continue
+            instance = instances[number]
+            if instance is None:
+                continue  # the action's instance is in neither table: the join drops it
+            hostname, user, project, node, host, flavor = instance
+            count += 1
+            yield [
+                key[:-suffix],
+                cell,
+                event_id,
+                uuids[number],
+                event,
+                finish,
+                result,
+                hostname,
+                user,
+                project,
+                host_of(node, event_host, host),
+                flavor,
+                created,
+            ]
+        if stats is not None:
+            stats.events = count
+
+    def close(self) -> None:
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def _lines(handle: IO[bytes]) -> Iterator[List[Any]]:
+    """The batches of a run file from where ``handle`` stands (see :func:`_spill`)."""
+    for line in handle:
+        if line.startswith(b'{"end":'):
+            return
+        yield orjson.loads(line)
 
 
 def _late_join(
@@ -409,11 +527,20 @@ def _late_join(
     return -1, -1
 
 
-def _spill(run: List[tuple], directory: str, index: int) -> str:
+def _spill(run: List[tuple], directory: str, index: int) -> Tuple[str, List[str], List[int]]:
+    """Write a sorted run: (its file, the first key of each line, each line's offset)."""
     path = os.path.join(directory, f"run-{index:05d}.json")
+    firsts: List[str] = []
+    offsets: List[int] = []
     with open(path, "wb") as out:
-        write_entry(out, "run", (run[i : i + RUN_BATCH] for i in range(0, len(run), RUN_BATCH)))
-    return path
+        out.write(orjson.dumps({"key": "run"}) + b"\n")
+        for i in range(0, len(run), RUN_BATCH):
+            batch = run[i : i + RUN_BATCH]
+            firsts.append(batch[0][0])
+            offsets.append(out.tell())
+            out.write(orjson.dumps(batch) + b"\n")
+        out.write(orjson.dumps({"end": len(run)}) + b"\n")
+    return path, firsts, offsets
 
 
 def _store(rows: Iterable[List[Any]], workdir: str, name: str) -> str:
@@ -649,12 +776,72 @@ class DumpSource:
         self.cache.write_records("instance-dropped", key, _batched(dropped_rows(older, newer)))
         return _counting(self.cache.records("instance-dropped", key, count=False), self._count_dropped)
 
+    # -- in parts (forked processes) ------------------------------------------------------------------
+
+    @contextmanager
+    def split(self, parts: int, minimum: int) -> Iterator[int]:
+        """Read the dump now and cut its events into up to ``parts`` ranges of start-time order; yields
+        how many (1: no split). Within the block, ``row_batches(masker, part=k)`` gives range ``k``, and
+        a forked process can give each (the runs are read by each, the tables shared copy-on-write).
+
+        Only one dump read afresh splits (one dump listed, or ``--newest-dump-only``; no cache), with at
+        least ``minimum`` events; else the block yields 1 and nothing is read before ``row_batches``.
+        """
+        if parts < 2 or len(self.dumps) != 1 or self.cache is not None:
+            yield 1
+            return
+        workdir = tempfile.mkdtemp(prefix="starcompactor-", dir=self.workdir)
+        try:
+            dump = self.dumps[0]
+            log.info("reading %s", dump.name)
+            self.stats[0].read = True
+            spilled = spill_dump_events(
+                dump.uri,
+                dump.name,
+                self.settings.databases,
+                self.settings.instance_type,
+                workdir,
+                run_size=RUN_SIZE,
+                transport_params=self.transport_params,
+                stats=self.stats[0],
+            )
+            keys = spilled.split_keys(parts) if spilled.size >= minimum else []
+            bounds: List[Optional[str]] = [None, *keys, None]
+            self._spilled = spilled
+            self._ranges = list(zip(bounds, bounds[1:]))
+            yield len(self._ranges)
+        finally:
+            self._spilled = None
+            self._ranges = []
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    _spilled: Optional[SpilledDump] = None
+    _ranges: List[Tuple[Optional[str], Optional[str]]] = []
+
+    def part_totals(self) -> Tuple[int, int, int]:
+        """What :meth:`row_batches` of one part counted: (events, skipped unfinished, joined events)."""
+        return self.events, self.skipped_unfinished, self.stats[0].events
+
+    def add_part_totals(self, totals: Sequence[Tuple[int, int, int]]) -> None:
+        """The manifest's figures of the whole from those of its parts (:meth:`part_totals`)."""
+        self.events = sum(t[0] for t in totals)
+        self.skipped_unfinished = sum(t[1] for t in totals)
+        self.stats[0].events = sum(t[2] for t in totals)
+
     # -- the trace -------------------------------------------------------------------------------------
 
-    def row_batches(self, masker: Optional[Masker]) -> Iterator[List[tuple]]:
+    def _rows(self, part: Optional[int]) -> Iterator[List[Any]]:
+        if self._spilled is None:
+            if part is not None:
+                raise ValueError("row_batches(part=…) needs the block of split()")
+            return self.joined_rows()
+        low, high = self._ranges[part] if part is not None else (None, None)
+        return self._spilled.rows(low, high, stats=self.stats[0])
+
+    def row_batches(self, masker: Optional[Masker], part: Optional[int] = None) -> Iterator[List[tuple]]:
         """Rows shaped as the database path's (see :func:`~starcompactor.instances.db.rows_to_lines`):
         ``(event, start, finish, result, None, (uuid, name, user, project, host, properties))``, masked by
-        ``masker``, in batches, in start-time order."""
+        ``masker``, in batches, in start-time order (``part``: one range of :meth:`split`)."""
         flavors = Flavors()
         vm = self.settings.instance_type == "vm"
         lower = _window_code(self.start, upper=False)
@@ -668,7 +855,7 @@ class DumpSource:
         batch: List[tuple] = []
         skipped = 0
         events = 0
-        for row in self.joined_rows():
+        for row in self._rows(part):
             created = row[CREATED]
             if lower is not None and (created < lower):
                 continue

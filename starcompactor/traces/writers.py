@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import shutil
 from collections import Counter
 from itertools import islice
 from operator import itemgetter
@@ -114,6 +115,23 @@ class TraceWriter:
     def write_lines(self, text: str) -> None:
         """Write text made by :func:`instance_line_formatter` for this writer's format."""
         self._handle.write(text.encode("utf-8") if self.binary else text)
+
+    def part_bytes(self, text: str) -> bytes:
+        """The bytes :meth:`write_lines` writes for ``text`` (for a part of the trace written elsewhere,
+        then added with :meth:`append_part`)."""
+        if self.binary:
+            return text.encode("utf-8")
+        if self.newline != "":
+            raise ValueError(f"{self.format_name}: lines are written with newline translation")
+        return text.encode("utf-8", "backslashreplace")
+
+    def append_part(self, path: str) -> None:
+        """Add the bytes of ``path`` (made with :meth:`part_bytes`) after what was written so far."""
+        handle = self._handle
+        handle.flush()
+        target = handle if self.binary else handle.buffer  # type: ignore[attr-defined]
+        with open(path, "rb") as part:
+            shutil.copyfileobj(part, target, 1 << 20)
 
     def write_all(self, events: Iterable[Any], progress: Optional[Callable[[int], None]] = None) -> None:
         """Write every event; ``progress(n)`` is called every :attr:`PROGRESS_STEP` events and at the end.
