@@ -22,7 +22,7 @@ from starcompactor.audit.parquet import export_files, read_parquet_log
 from starcompactor.audit.records import EXPECTED_TABLES, AuditLog, AuditRow
 from starcompactor.errors import AuditLogError, ConfigError, DatabaseError, MissingDependencyError
 from tests.support.paths import FIXTURES
-from tests.support.s3 import s3_client
+from tests.support.s3 import s3_client, use_s3_endpoint
 
 AUDIT = FIXTURES / "audit"
 SCENARIOS = ("vm", "instances", "bm_old", "bm_chameleon", "bm_upstream")
@@ -395,14 +395,7 @@ def test_importing_the_package_imports_neither_pyarrow_nor_pymysql():
 
 @pytest.fixture
 def s3_export(s3_endpoint, monkeypatch):
-    for name, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_s3_endpoint(monkeypatch, s3_endpoint)
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="audit-exports")
     for path in (AUDIT / "vm" / "parquet-utc").iterdir():

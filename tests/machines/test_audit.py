@@ -27,7 +27,7 @@ from starcompactor.machines import make_machine_trace
 from starcompactor.machines.trace import AuditSource
 from starcompactor.mask import Masker, natural_key
 from tests.support.paths import FIXTURES
-from tests.support.s3 import s3_client
+from tests.support.s3 import s3_client, use_s3_endpoint
 
 AUDIT = FIXTURES / "audit"
 D = dt.datetime
@@ -325,14 +325,7 @@ def test_export_alone_gives_its_period_and_invents_nothing(tmp_path, scenario):
 
 
 def test_export_on_s3_gives_the_local_exports_trace(tmp_path, s3_endpoint, monkeypatch):
-    for name, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_s3_endpoint(monkeypatch, s3_endpoint)
     client = s3_client(s3_endpoint)
     client.create_bucket(Bucket="machine-audit")
     for path in (AUDIT / "vm" / "parquet-utc").iterdir():
@@ -399,14 +392,7 @@ def test_other_export_forms_give_the_same_trace(tmp_path, form):
 
 
 def test_an_export_table_as_a_directory_on_s3(tmp_path, s3_endpoint, monkeypatch):
-    for name, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_s3_endpoint(monkeypatch, s3_endpoint)
     export = tmp_path / "parts"
     _rewritten_export(AUDIT / "vm" / "parquet-naive", export, "directory")
     client = s3_client(s3_endpoint)

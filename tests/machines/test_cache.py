@@ -20,7 +20,7 @@ from starcompactor.config import Config
 from starcompactor.dump.cache import DumpCache, dump_identity, entry_key
 from starcompactor.machines import make_machine_trace
 from tests.support.paths import REPO
-from tests.support.s3 import s3_client
+from tests.support.s3 import s3_client, use_s3_endpoint
 
 EXAMPLES = REPO / "examples" / "chameleon-kvm"
 
@@ -167,14 +167,7 @@ def test_s3_dumps_are_cached_by_etag(history, tmp_path, s3_endpoint, monkeypatch
     client.create_bucket(Bucket="cache-dumps")
     for path in sorted(history.iterdir()):
         client.upload_file(str(path), "cache-dumps", f"nightly/{path.name}")
-    for name, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_s3_endpoint(monkeypatch, s3_endpoint)
     cache = tmp_path / "cache"
     first = make_machine_trace("s3://cache-dumps/nightly", str(tmp_path / "a.csv"), cache=str(cache))
     second = make_machine_trace("s3://cache-dumps/nightly", str(tmp_path / "b.csv"), cache=str(cache))

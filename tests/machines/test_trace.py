@@ -21,7 +21,7 @@ from starcompactor.errors import BadDumpError, NoBackupsError, SnapshotTimeError
 from starcompactor.machines import make_machine_trace
 from starcompactor.mask import Masker
 from tests.support.paths import MACHINE_FIXTURES, TESTS
-from tests.support.s3 import s3_client
+from tests.support.s3 import s3_client, use_s3_endpoint
 
 HERE = TESTS
 MACHINES = MACHINE_FIXTURES
@@ -475,14 +475,7 @@ def test_unknown_executor_is_a_clear_error():
 
 @pytest.fixture
 def s3_server(s3_endpoint, monkeypatch):
-    for name, value in {
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_SESSION_TOKEN": "testing",
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_s3_endpoint(monkeypatch, s3_endpoint)
     return s3_client(s3_endpoint)
 
 
