@@ -114,13 +114,21 @@ class DumpCache:
 
     # -- whole values -------------------------------------------------------------------------------
 
-    def get(self, kind: str, key: str) -> Optional[Any]:
-        """The value stored under ``key``, or None (absent, or unusable: then said once, and rebuilt)."""
+    def get(self, kind: str, key: str, *, count: bool = True) -> Optional[Any]:
+        """The value stored under ``key``, or None (absent, or unusable: then said once, and rebuilt).
+        ``count=False``: the caller decides whether it was of use, and says so with :meth:`tally`."""
         try:
-            records = list(self.records(kind, key))
+            records = list(self.records(kind, key, count=count))
         except CacheMiss:
             return None
         return records[0] if len(records) == 1 else None
+
+    def tally(self, hit: bool) -> None:
+        """Count one lookup made with ``count=False``."""
+        if hit:
+            self.hits += 1
+        else:
+            self.misses += 1
 
     def put(self, kind: str, key: str, value: Any) -> None:
         self.write_records(kind, key, [[value]])

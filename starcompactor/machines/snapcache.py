@@ -123,18 +123,16 @@ def cached_snapshot(
     """The snapshot stored under ``key``, or None (absent or unusable). ``audit_log``: the dump's
     ``openstack_audit`` log is wanted too, which a cached snapshot does not hold: only an entry saying the
     dump holds no log will do."""
-    data = cache.get(KIND, key)
-    if not isinstance(data, dict):
-        return None
-    if audit_log and data.get("audit_log") is not False:
-        cache.hits -= 1  # found, but of no use: the dump is read again, for its log
-        cache.misses += 1
-        return None
-    try:
-        return snapshot_from_json(data, backup)
-    except (KeyError, TypeError, ValueError, AssertionError):
-        cache.misses += 1
-        return None
+    data = cache.get(KIND, key, count=False)
+    snapshot = None
+    # with the log wanted, an entry serves only when it says the dump holds none
+    if isinstance(data, dict) and not (audit_log and data.get("audit_log") is not False):
+        try:
+            snapshot = snapshot_from_json(data, backup)
+        except (KeyError, TypeError, ValueError, AssertionError):
+            pass
+    cache.tally(snapshot is not None)
+    return snapshot
 
 
 def store_snapshot(cache: DumpCache, key: str, snapshot: Snapshot) -> None:
