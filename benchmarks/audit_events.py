@@ -38,6 +38,7 @@ sys.path.insert(0, str(HERE))
 TEMPLATES = ROOT / "tests" / "fixtures" / "audit" / "instances" / "audit_rows.json"
 GROUP = 128 * 1024
 
+from audit_parquet import append_rows  # noqa: E402
 
 HOST_TEMPLATES = ROOT / "tests" / "fixtures" / "audit" / "vm" / "audit_rows.json"
 HOSTS = 5000
@@ -48,8 +49,6 @@ def generate_hosts(directory: Path, rows: int) -> None:
     nova-compute service on ``cmp-<host>``), a backfill of both, then trigger rows in time order — 90 %
     compute node UPDATEs (capacity changes), 10 % service UPDATEs (disable, enable)."""
     import orjson
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     templates = json.loads(HOST_TEMPLATES.read_text())
     start = dt.datetime(2024, 1, 1)
@@ -83,20 +82,7 @@ def generate_hosts(directory: Path, rows: int) -> None:
                 by.append("backfill" if backfill else "nova@10.0.0.5")
                 at.append(start if backfill else when)
                 data.append(orjson.dumps(record).decode())
-            batch = pa.table(
-                {
-                    "audit_id": pa.array(range(offset + 1, offset + n + 1), pa.int64()),
-                    "id": pa.array(ids, pa.int64()),
-                    "audit_event_type": pa.array(types, pa.string()),
-                    "audit_event_time": pa.array(event_times, pa.timestamp("ns")),
-                    "audit_changed_by": pa.array(by, pa.string()),
-                    "audit_changed_at": pa.array(at, pa.timestamp("ns")),
-                    "data": pa.array(data, pa.string()),
-                }
-            )
-            if writer is None:
-                writer = pq.ParquetWriter(path, batch.schema, compression="zstd")
-            writer.write_table(batch, row_group_size=GROUP)
+            writer = append_rows(writer, path, offset, ids, types, event_times, by, at, data)
         assert writer is not None
         writer.close()
 
@@ -104,8 +90,6 @@ def generate_hosts(directory: Path, rows: int) -> None:
 def generate_instances(directory: Path, rows: int) -> None:
     """The instance tables of an export of ``rows`` rows (see the module's docstring)."""
     import orjson
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     templates = json.loads(TEMPLATES.read_text())
     start = dt.datetime(2024, 1, 1)
@@ -152,20 +136,7 @@ def generate_instances(directory: Path, rows: int) -> None:
                 by.append("backfill" if backfill else "nova@10.0.0.5")
                 at.append(start + dt.timedelta(days=400) if backfill else when)
                 data.append(orjson.dumps(record).decode())
-            batch = pa.table(
-                {
-                    "audit_id": pa.array(range(offset + 1, offset + n + 1), pa.int64()),
-                    "id": pa.array(ids, pa.int64()),
-                    "audit_event_type": pa.array(types, pa.string()),
-                    "audit_event_time": pa.array(event_times, pa.timestamp("ns")),
-                    "audit_changed_by": pa.array(by, pa.string()),
-                    "audit_changed_at": pa.array(at, pa.timestamp("ns")),
-                    "data": pa.array(data, pa.string()),
-                }
-            )
-            if writer is None:
-                writer = pq.ParquetWriter(path, batch.schema, compression="zstd")
-            writer.write_table(batch, row_group_size=GROUP)
+            writer = append_rows(writer, path, offset, ids, types, event_times, by, at, data)
         assert writer is not None
         writer.close()
 

@@ -39,10 +39,31 @@ TEMPLATES = ROOT / "tests" / "fixtures" / "audit" / "vm" / "audit_rows.json"
 GROUP = 128 * 1024
 
 
-def generate(directory: Path, rows: int) -> None:
-    import orjson
+def append_rows(writer, path: Path, offset: int, ids, types, event_times, by, at, data):
+    """Write audit rows ``offset + 1 …`` (the export's columns, naive ns times) as one row group of the
+    file at ``path``; returns the writer, made on the first call (``writer`` None)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    batch = pa.table(
+        {
+            "audit_id": pa.array(range(offset + 1, offset + len(ids) + 1), pa.int64()),
+            "id": pa.array(ids, pa.int64()),
+            "audit_event_type": pa.array(types, pa.string()),
+            "audit_event_time": pa.array(event_times, pa.timestamp("ns")),
+            "audit_changed_by": pa.array(by, pa.string()),
+            "audit_changed_at": pa.array(at, pa.timestamp("ns")),
+            "data": pa.array(data, pa.string()),
+        }
+    )
+    if writer is None:
+        writer = pq.ParquetWriter(path, batch.schema, compression="zstd")
+    writer.write_table(batch, row_group_size=GROUP)
+    return writer
+
+
+def generate(directory: Path, rows: int) -> None:
+    import orjson
 
     templates = json.loads(TEMPLATES.read_text())
     start = dt.datetime(2024, 1, 1)
@@ -69,20 +90,7 @@ def generate(directory: Path, rows: int) -> None:
                 by.append("backfill" if backfill else "nova@10.0.0.5")
                 at.append(start if backfill else when)
                 data.append(orjson.dumps(sample).decode())
-            batch = pa.table(
-                {
-                    "audit_id": pa.array(range(offset + 1, offset + n + 1), pa.int64()),
-                    "id": pa.array(ids, pa.int64()),
-                    "audit_event_type": pa.array(types, pa.string()),
-                    "audit_event_time": pa.array(event_times, pa.timestamp("ns")),
-                    "audit_changed_by": pa.array(by, pa.string()),
-                    "audit_changed_at": pa.array(at, pa.timestamp("ns")),
-                    "data": pa.array(data, pa.string()),
-                }
-            )
-            if writer is None:
-                writer = pq.ParquetWriter(path, batch.schema, compression="zstd")
-            writer.write_table(batch, row_group_size=GROUP)
+            writer = append_rows(writer, path, offset, ids, types, event_times, by, at, data)
         assert writer is not None
         writer.close()
 
