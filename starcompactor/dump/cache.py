@@ -21,6 +21,7 @@ import logging
 import os
 import tempfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
@@ -139,6 +140,12 @@ class DumpCache:
         """The records of an entry, checked whole before the first is handed out (raises
         :class:`CacheMiss` when the entry is absent or unusable). ``count=False``: reading back what
         this run wrote (not a hit)."""
+        return _records(self.batch_lines(kind, key, count=count))
+
+    def batch_lines(self, kind: str, key: str, *, count: bool = True, check: bool = True) -> Iterator[bytes]:
+        """The lines of an entry (one JSON array of records each), checked as :meth:`records` checks
+        them, left undecoded: a reader that needs a few records decodes only their lines.
+        ``check=False``: an entry this run checked (:meth:`check`) or wrote, read without a second pass."""
         path = self.path(kind, key)
         count = count and (kind, key) not in self._written
         try:
@@ -149,6 +156,9 @@ class DumpCache:
         except OSError as exc:
             self._unusable(path, f"cannot open it: {exc.strerror or exc}")
             raise CacheMiss(key) from exc
+        if not check:
+            handle.readline()
+            return self._lines(handle, path, None)
         try:
             records = self._check(handle, path, key)
         except CacheMiss:
@@ -156,10 +166,34 @@ class DumpCache:
             self.misses += count
             raise
         self.hits += count
-        return self._iterate(handle, path, records)
+        return self._lines(handle, path, records)
+
+    def check(self, kind: str, key: str) -> bool:
+        """Whether the entry is there and whole (counted as a hit or a miss; an unusable one is said)."""
+        try:
+            lines = self.batch_lines(kind, key)
+        except CacheMiss:
+            return False
+        lines.close()  # type: ignore[attr-defined]
+        return True
+
+    def record_count(self, kind: str, key: str) -> Optional[int]:
+        """The number of records an entry's trailer gives (not checked), or None."""
+        try:
+            with open(self.path(kind, key), "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                handle.seek(max(0, size - 256))
+                trailer = orjson.loads(handle.read().rsplit(b"\n", 2)[-2])
+                return int(trailer["end"])
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            return None
+
+    def exists(self, kind: str, key: str) -> bool:
+        """Whether an entry file is there (not checked: :meth:`records` checks it when it is read)."""
+        return self.path(kind, key).is_file()
 
     def _check(self, handle: IO[bytes], path: Path, key: str) -> int:
-        """Verify header, trailer and CRC; returns the number of records."""
+        """Verify header, trailer and CRC (read in large blocks); returns the number of records."""
         header = handle.readline()
         try:
             head = orjson.loads(header)
@@ -168,52 +202,69 @@ class DumpCache:
         except ValueError as exc:
             self._unusable(path, f"bad header ({exc})")
             raise CacheMiss(key) from exc
-        crc = zlib.crc32(header)
-        size = os.fstat(handle.fileno()).st_size
-        remaining = size - len(header)
-        trailer_at = None
-        while True:
-            line = handle.readline()
-            if not line:
-                break
-            if line.startswith(b'{"end":'):
-                trailer_at = line
-                break
-            crc = zlib.crc32(line, crc)
-            remaining -= len(line)
         try:
-            if trailer_at is None or handle.read(1):
+            size = os.fstat(handle.fileno()).st_size
+            tail_at = max(len(header), size - 256)
+            handle.seek(tail_at)
+            tail = handle.read()
+            newline = tail.rfind(b"\n", 0, len(tail) - 1)
+            last = tail[newline + 1 :]
+            if (
+                not tail.endswith(b"\n")
+                or not last.startswith(b'{"end":')
+                or (newline < 0 and tail_at > len(header))
+            ):
                 raise ValueError("no trailer: the file is truncated")
-            trailer = orjson.loads(trailer_at)
+            trailer_at = tail_at + newline + 1
+            trailer = orjson.loads(last)
+            crc = zlib.crc32(header)
+            handle.seek(len(header))
+            remaining = trailer_at - len(header)
+            while remaining > 0:
+                block = handle.read(min(remaining, 1 << 20))
+                if not block:
+                    raise ValueError("no trailer: the file is truncated")
+                crc = zlib.crc32(block, crc)
+                remaining -= len(block)
             if trailer.get("crc") != crc:
                 raise ValueError("its checksum does not match")
             count = int(trailer["end"])
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self._unusable(path, str(exc))
             raise CacheMiss(key) from exc
         handle.seek(len(header))
         return count
 
-    def _iterate(self, handle: IO[bytes], path: Path, count: int) -> Iterator[Any]:
+    def _lines(self, handle: IO[bytes], path: Path, count: Optional[int]) -> Iterator[bytes]:
         with handle:
             seen = 0
             for line in handle:
                 if line.startswith(b'{"end":'):
                     break
-                batch = orjson.loads(line)
-                seen += len(batch)
-                yield from batch
-            if seen != count:  # pragma: no cover - the CRC matched, so only a changed file gets here
+                seen += 1
+                yield line
+            if count is not None and seen > count:  # pragma: no cover - the CRC matched: a changed file
                 raise ConfigError(f"{path}: cache entry changed while being read")
 
     def write_records(self, kind: str, key: str, batches: Iterable[Sequence[Any]]) -> int:
         """Store the records of ``batches`` under ``key`` (atomically); returns how many."""
+        with self.writer(kind, key) as entry:
+            for batch in batches:
+                entry.add(batch)
+        return entry.count
+
+    @contextmanager
+    def writer(self, kind: str, key: str) -> Iterator[EntryWriter]:
+        """An entry written batch by batch (:class:`EntryWriter`): renamed into place when the block
+        ends, removed if it raises."""
         path = self.path(kind, key)
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, temp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=str(path.parent))
         try:
             with os.fdopen(fd, "wb") as out:
-                count = write_entry(out, key, batches)
+                entry = EntryWriter(out, key)
+                yield entry
+                entry.close()
             os.replace(temp, path)
             self._written.add((kind, key))
         except BaseException:
@@ -222,7 +273,6 @@ class DumpCache:
             except OSError:
                 pass
             raise
-        return count
 
     def _unusable(self, path: Path, why: str) -> None:
         if str(path) not in self._warned:
@@ -230,21 +280,50 @@ class DumpCache:
             log.warning("cache entry %s is unusable (%s): ignored, rebuilt", path, why)
 
 
+class EntryWriter:
+    """Writes an entry's header, then its lines (:meth:`add` a batch, or :meth:`add_lines` lines made
+    elsewhere), then at :meth:`close` its trailer: the record count and a CRC of all before it."""
+
+    def __init__(self, out: IO[bytes], key: str) -> None:
+        header = orjson.dumps({"format": _MAGIC, "version": FILE_FORMAT, "key": key}) + b"\n"
+        out.write(header)
+        self.out = out
+        self.crc = zlib.crc32(header)
+        self.count = 0
+
+    def add(self, batch: Sequence[Any]) -> None:
+        if batch:
+            line = orjson.dumps(batch if isinstance(batch, list) else list(batch)) + b"\n"
+            self.out.write(line)
+            self.crc = zlib.crc32(line, self.crc)
+            self.count += len(batch)
+
+    def add_lines(self, handle: IO[bytes], count: int) -> None:
+        """Copy lines made elsewhere (one JSON array and a newline each; ``count`` records in all)."""
+        while True:
+            chunk = handle.read(1 << 20)
+            if not chunk:
+                break
+            self.out.write(chunk)
+            self.crc = zlib.crc32(chunk, self.crc)
+        self.count += count
+
+    def close(self) -> None:
+        self.out.write(orjson.dumps({"end": self.count, "crc": self.crc}) + b"\n")
+
+
 def write_entry(out: IO[bytes], key: str, batches: Iterable[Sequence[Any]]) -> int:
     """Write an entry (header, one JSON array per batch, trailer) to ``out``; returns the record count."""
-    header = orjson.dumps({"format": _MAGIC, "version": FILE_FORMAT, "key": key}) + b"\n"
-    out.write(header)
-    crc = zlib.crc32(header)
-    count = 0
+    entry = EntryWriter(out, key)
     for batch in batches:
-        if not batch:
-            continue
-        line = orjson.dumps(list(batch) if not isinstance(batch, list) else batch) + b"\n"
-        out.write(line)
-        crc = zlib.crc32(line, crc)
-        count += len(batch)
-    out.write(orjson.dumps({"end": count, "crc": crc}) + b"\n")
-    return count
+        entry.add(batch)
+    entry.close()
+    return entry.count
+
+
+def _records(lines: Iterator[bytes]) -> Iterator[Any]:
+    for line in lines:
+        yield from orjson.loads(line)
 
 
 def read_entry(handle: IO[bytes]) -> Iterator[List[Any]]:
@@ -259,6 +338,7 @@ def read_entry(handle: IO[bytes]) -> Iterator[List[Any]]:
 __all__ = [
     "CacheMiss",
     "DumpCache",
+    "EntryWriter",
     "code_version",
     "dump_identity",
     "entry_key",

@@ -53,7 +53,7 @@ import orjson
 from ..config import check_instance_type
 from ..dump import TableKey
 from ..dump import cache as dump_cache
-from ..dump.cache import CacheMiss, DumpCache, code_version, dump_identity, entry_key, read_entry, write_entry
+from ..dump.cache import DumpCache, code_version, dump_identity, entry_key
 from ..dump.raw import RawDumpReader
 from ..errors import ConfigError, StarCompactorError
 from ..mask import Masker
@@ -418,8 +418,8 @@ class SpilledDump:
         for i in range(1, parts):
             if not sample:
                 break
-            key = sample[len(sample) * i // parts]
-            if (not keys or key > keys[-1]) and key > sample[0]:
+            key = sample[len(sample) * i // parts][:-1]  # an order prefix: live and shadow rows together
+            if (not keys or key > keys[-1]) and key > sample[0][:-1]:
                 keys.append(key)
         return keys
 
@@ -543,28 +543,6 @@ def _spill(run: List[tuple], directory: str, index: int) -> Tuple[str, List[str]
     return path, firsts, offsets
 
 
-def _store(rows: Iterable[List[Any]], workdir: str, name: str) -> str:
-    """Write rows to a private file of ``workdir`` (read back with :func:`_read_file`)."""
-    path = os.path.join(workdir, name + ".json")
-    with open(path, "wb") as out:
-        write_entry(out, name, _batched(rows))
-    return path
-
-
-def _read_file(path: str, on_row_count: Optional[Any] = None) -> Iterator[List[Any]]:
-    with open(path, "rb") as handle:
-        for batch in read_entry(handle):
-            if on_row_count is not None:
-                on_row_count(len(batch))
-            yield from batch
-
-
-def _counting(rows: Iterable[List[Any]], on_row_count: Any) -> Iterator[List[Any]]:
-    for row in rows:
-        on_row_count(1)
-        yield row
-
-
 def _batched(rows: Iterable[Any], size: int = BATCH) -> Iterator[List[Any]]:
     batch: List[Any] = []
     for row in rows:
@@ -609,6 +587,143 @@ def _ranked(stream: Iterable[List[Any]], rank: int) -> Iterator[Tuple[Tuple[Any,
         yield (_identity_key(row), rank), row
 
 
+# Identity keys as text. A dump's rows are stored with one key per row (a cache entry of its own, line
+# for line beside the rows): the order prefix (the run key without its live/shadow digit, so ordered as
+# the rows are) then the instance's uuid and the event's name. Comparing two dumps' keys a batch at a
+# time (two lists of str: C speed) finds what the newer lacks without decoding either dump's rows.
+
+
+def _order_prefix(row: List[Any], width: int) -> str:
+    """The order of a joined row as text: its start time, cell and id (what split bounds are made of)."""
+    return f"{row[START]}\0{row[CELL]:0{width}d}{row[ID] + _ID_OFFSET:020d}"
+
+
+def _identity_text(row: List[Any], width: int) -> str:
+    return f"{row[START]}\0{row[CELL]:0{width}d}{row[ID] + _ID_OFFSET:020d}\0{row[UUID] or ''}\0{row[EVENT] or ''}"
+
+
+def _key_prefix(key: str) -> str:
+    """The order prefix of an identity key (the text up to its second NUL)."""
+    return key[: key.index("\0", key.index("\0") + 1)]
+
+
+class _OlderKeys:
+    """An older dump's stored keys and rows (entries written line for line together), walked in order
+    from ``low`` on as a newer dump's keys go by (:meth:`feed`); a row is decoded only when dropped."""
+
+    def __init__(self, pairs: Iterator[Tuple[bytes, bytes]], low: Optional[str]) -> None:
+        self._pairs = pairs
+        self.keys: List[str] = []
+        self.pos = 0
+        self._starts: List[int] = []  #: where each held line starts in ``keys``
+        self._lines: List[Any] = []  #: each held line's rows: bytes until one of them is needed
+        self._done = False
+        if low is not None:
+            while self._more():
+                if self.keys[-1] >= low:
+                    break
+                self.keys, self._starts, self._lines = [], [], []
+            self.pos = bisect_left(self.keys, low)  # "key < low" holds for a leading run of keys
+
+    def _more(self) -> bool:
+        pair = next(self._pairs, None)
+        if pair is None:
+            self._done = True
+            return False
+        keys, rows = pair
+        self._starts.append(len(self.keys))
+        self._lines.append(rows)
+        self.keys.extend(orjson.loads(keys))
+        return True
+
+    def _row(self, index: int) -> List[Any]:
+        line = bisect_right(self._starts, index) - 1
+        rows = self._lines[line]
+        if isinstance(rows, bytes):
+            rows = self._lines[line] = orjson.loads(rows)
+        return rows[index - self._starts[line]]
+
+    def _forget_consumed(self) -> None:
+        line = bisect_right(self._starts, self.pos) - 1
+        if line > 0:
+            shift = self._starts[line]
+            del self.keys[:shift]
+            del self._starts[:line]
+            del self._lines[:line]
+            self._starts = [start - shift for start in self._starts]
+            self.pos -= shift
+
+    def feed(self, newer: List[str], boundary: Optional[str]) -> List[List[Any]]:
+        """The older rows below ``boundary`` (an order prefix; None: all that are left) whose key is not in
+        ``newer``, the newer dump's keys up to ``boundary`` not fed before."""
+        if self.pos > 65536:
+            self._forget_consumed()
+        count = len(newer)
+        while len(self.keys) - self.pos < count and self._more():
+            pass
+        keys, pos = self.keys, self.pos
+        dropped: List[List[Any]] = []
+        if self._done and pos >= len(keys):
+            return dropped
+        matched: Optional[set] = None
+        if count and keys[pos : pos + count] == newer:  # the usual case: the same events, in order
+            pos += count
+        else:
+            matched = set(newer)
+        while True:
+            if pos >= len(keys):
+                self.pos = pos
+                if not self._more():
+                    break
+                keys = self.keys
+                continue
+            key = keys[pos]
+            if boundary is not None and key >= boundary:
+                break
+            if matched is None or key not in matched:
+                dropped.append(self._row(pos))
+            pos += 1
+        self.pos = pos
+        return dropped
+
+
+def _pairs(keys: Iterator[bytes], rows: Iterator[bytes]) -> Iterator[Tuple[bytes, bytes]]:
+    yield from zip(keys, rows)
+    for _ in chain(keys, rows):  # pragma: no cover - written together, so of one length
+        raise ConfigError("a cache entry of keys does not match its rows")
+
+
+def _in_range(
+    rows: Iterable[List[Any]], low: Optional[str], high: Optional[str], width: int
+) -> Iterator[Any]:
+    """``(order prefix, row)`` of the rows whose prefix is in ``[low, high)``."""
+    for row in rows:
+        prefix = _order_prefix(row, width)
+        if (low is None or prefix >= low) and (high is None or prefix < high):
+            yield prefix, row
+
+
+class _PartFiles:
+    """What one part stores for the cache (the newest dump's rows and keys, what the previous dump held
+    and it does not): lines in private files of the work directory, made into entries by the parent."""
+
+    NAMES = ("rows", "keys", "dropped")
+
+    def __init__(self, workdir: str, part: int) -> None:
+        self.paths = [os.path.join(workdir, f"part-{part:03d}.{name}") for name in self.NAMES]
+        self.counts = [0, 0, 0]
+        self._files = [open(path, "wb") for path in self.paths]  # noqa: SIM115 - closed in close()
+
+    def add(self, which: int, batch: List[Any]) -> None:
+        if batch:
+            self._files[which].write(orjson.dumps(batch) + b"\n")
+            self.counts[which] += len(batch)
+
+    def close(self) -> None:
+        for handle in self._files:
+            handle.close()
+
+
 # -- the source -----------------------------------------------------------------------------------------
 
 
@@ -626,6 +741,11 @@ class ArchiveSettings:
             "code": _CODE_VERSION,
         }
 
+    @property
+    def width(self) -> int:
+        """Digits of a cell's number in the order prefixes."""
+        return len(str(len(self.databases)))
+
 
 def _code_version() -> str:
     from ..dump import raw, reader, schema, values
@@ -642,14 +762,33 @@ def _this_module() -> Any:
 
 _CODE_VERSION = ""
 
+ROWS, KEYS, DROPPED = "instance-rows", "instance-keys", "instance-dropped"
+
+
+@dataclass
+class _Plan:
+    """How the newest dump's rows are merged with what older dumps alone hold (see :meth:`DumpSource._plan`)."""
+
+    spilled: SpilledDump
+    cache: DumpCache
+    older: Optional[Tuple[str, str]]  #: entries (rows, keys) of the dump before the newest, to diff with
+    dropped: List[str]  #: entries of rows only older dumps hold, newest first
+    store: Optional[Tuple[str, str, Optional[str]]]  #: entries to make: newest rows, keys; the diff's rows
+    workdir: str
+
 
 class DumpSource:
     """Instance events of archived dumps (see the module's doc), as the database source gives them.
 
     ``dumps`` as :func:`starcompactor.machines.list_backups` lists them; the newest (by the time in its
     name, else its modification time) is read, and with ``all_dumps`` (the default) every one. ``cache``: a
-    :class:`~starcompactor.dump.cache.DumpCache` keeping each dump's rows (and what each pair of
+    :class:`~starcompactor.dump.cache.DumpCache` keeping each dump's rows and keys (and what each pair of
     consecutive dumps dropped), so a re-run reads only new or changed dumps.
+
+    The newest dump read afresh is merged with the rest as it is written: its rows go by in key ranges
+    (one per process, :meth:`split`), each compared with the previous dump's stored keys, and what the
+    previous dump alone held and older drops are merged in. Without a cache, older dumps are stored in a
+    private one for the run.
     """
 
     def __init__(
@@ -689,6 +828,10 @@ class DumpSource:
         self.dropped = 0  #: events only older dumps hold
         self.skipped_unfinished = 0
         self.events = 0
+        self._identities: List[str] = []
+        self._plan_now: Optional[_Plan] = None
+        self._ranges: List[Tuple[Optional[str], Optional[str]]] = []
+        self._part_counts: List[List[int]] = []
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -710,91 +853,100 @@ class DumpSource:
             stats=self.stats[index],
         )
 
-    def _rows_of(self, index: int, identities: Sequence[Optional[str]], workdir: str) -> Iterator[List[Any]]:
-        """A dump's rows: from the cache, else read (and stored in the cache when there is one)."""
-        if self.cache is None:
-            return self._read(index, workdir)
-        key = entry_key("instance-rows", identities[index], self.settings.key())
-        try:
-            rows = self.cache.records("instance-rows", key)
-            return _counted(rows, self.stats[index])
-        except CacheMiss:
-            pass
-        self.cache.write_records("instance-rows", key, _batched(self._read(index, workdir)))
-        return _counted(self.cache.records("instance-rows", key, count=False), self.stats[index])
+    def _key(self, kind: str, *indexes: int) -> str:
+        return entry_key(kind, *(self._identities[i] for i in indexes), self.settings.key())
 
-    def joined_rows(self) -> Iterator[List[Any]]:
-        """Every event (unfiltered: unfinished ones too, any creation time) in output order, once."""
-        workdir = tempfile.mkdtemp(prefix="starcompactor-", dir=self.workdir)
-        try:
-            identities: List[Optional[str]] = [
-                self._identity(d) if self.cache is not None else None for d in self.dumps
-            ]
-            last = len(self.dumps) - 1
-            # what each dump holds that the next one does not, oldest first
-            dropped: List[Iterable[List[Any]]] = []
-            previous: Optional[str] = None  # without a cache: the previous dump's rows, on disk
-            for index in range(1, last + 1):
-                if self.cache is not None:
-                    dropped.append(self._dropped_cached(index, identities, workdir))
-                    continue
-                if previous is None:
-                    previous = _store(self._read(index - 1, workdir), workdir, f"dump-{index - 1}")
-                current = _store(self._read(index, workdir), workdir, f"dump-{index}")
-                path = _store(
-                    dropped_rows(_read_file(previous), _read_file(current)), workdir, f"dropped-{index}"
-                )
-                os.unlink(previous)
-                previous = current
-                dropped.append(_read_file(path, self._count_dropped))
-            if previous is not None:
-                newest: Iterable[List[Any]] = _read_file(previous)
-            else:
-                newest = self._rows_of(last, identities, workdir)
-            if dropped:
-                yield from union_rows([newest, *dropped[::-1]])
-            else:
-                yield from newest
-        finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+    def _stored(self, cache: DumpCache, index: int, workdir: str) -> Tuple[str, str]:
+        """The entries (rows, keys) of dump ``index``: found, else the dump is read and they are made."""
+        rows_key, keys_key = self._key(ROWS, index), self._key(KEYS, index)
+        if cache.check(ROWS, rows_key) and cache.check(KEYS, keys_key):
+            if not self.stats[index].read:
+                self.stats[index].events = cache.record_count(KEYS, keys_key) or 0
+            return rows_key, keys_key
+        width = self.settings.width
+        with cache.writer(ROWS, rows_key) as rows_entry, cache.writer(KEYS, keys_key) as keys_entry:
+            for batch in _batched(self._read(index, workdir)):
+                rows_entry.add(batch)
+                keys_entry.add([_identity_text(row, width) for row in batch])
+        return rows_key, keys_key
 
-    def _count_dropped(self, n: int) -> None:
-        self.dropped += n
+    @staticmethod
+    def _older_keys(cache: DumpCache, entries: Tuple[str, str], low: Optional[str]) -> _OlderKeys:
+        """A dump's keys and rows, from entries :meth:`_stored` checked or made (not checked again)."""
+        rows_key, keys_key = entries
+        lines = _pairs(
+            cache.batch_lines(KEYS, keys_key, count=False, check=False),
+            cache.batch_lines(ROWS, rows_key, count=False, check=False),
+        )
+        return _OlderKeys(lines, low)
 
-    def _dropped_cached(
-        self, index: int, identities: Sequence[Optional[str]], workdir: str
-    ) -> Iterable[List[Any]]:
-        """The rows dump ``index - 1`` has and dump ``index`` lacks, from the cache or made and stored."""
-        assert self.cache is not None
-        key = entry_key("instance-dropped", identities[index - 1], identities[index], self.settings.key())
-        try:
-            return _counting(self.cache.records("instance-dropped", key), self._count_dropped)
-        except CacheMiss:
-            pass
-        older = self._rows_of(index - 1, identities, workdir)
-        newer = self._rows_of(index, identities, workdir)
-        self.cache.write_records("instance-dropped", key, _batched(dropped_rows(older, newer)))
-        return _counting(self.cache.records("instance-dropped", key, count=False), self._count_dropped)
+    def _dropped_entry(self, cache: DumpCache, index: int, workdir: str) -> str:
+        """The entry of the rows dump ``index - 1`` holds and dump ``index`` lacks: found, else made from
+        both dumps' keys (each read first if it is not stored)."""
+        key = self._key(DROPPED, index - 1, index)
+        if cache.check(DROPPED, key):
+            return key
+        older = self._older_keys(cache, self._stored(cache, index - 1, workdir), None)
+        _rows_key, newer_keys = self._stored(cache, index, workdir)
+        with cache.writer(DROPPED, key) as entry:
+            carry: List[str] = []
+            for line in cache.batch_lines(KEYS, newer_keys, count=False, check=False):
+                keys = carry + orjson.loads(line)
+                boundary = _key_prefix(keys[-1])
+                cut = bisect_left(keys, boundary)
+                carry = keys[cut:]
+                entry.add(older.feed(keys[:cut], boundary))
+            entry.add(older.feed(carry, None))
+        return key
 
-    # -- in parts (forked processes) ------------------------------------------------------------------
+    def _dropped_rows(self, cache: DumpCache, key: str) -> Iterator[List[Any]]:
+        for row in cache.records(DROPPED, key, count=False):
+            self.dropped += 1
+            yield row
 
     @contextmanager
-    def split(self, parts: int, minimum: int) -> Iterator[int]:
-        """Read the dump now and cut its events into up to ``parts`` ranges of start-time order; yields
-        how many (1: no split). Within the block, ``row_batches(masker, part=k)`` gives range ``k``, and
-        a forked process can give each (the runs are read by each, the tables shared copy-on-write).
-
-        Only one dump read afresh splits (one dump listed, or ``--newest-dump-only``; no cache), with at
-        least ``minimum`` events; else the block yields 1 and nothing is read before ``row_batches``.
-        """
-        if parts < 2 or len(self.dumps) != 1 or self.cache is not None:
-            yield 1
-            return
+    def _planned(self) -> Iterator[Optional[_Plan]]:
+        """Everything made before the newest dump's rows go by: older dumps stored and compared, the
+        newest read into sorted runs. None when the newest dump's rows are in the cache (nothing to read).
+        On leaving the block without an error, what the parts stored becomes cache entries."""
         workdir = tempfile.mkdtemp(prefix="starcompactor-", dir=self.workdir)
         try:
-            dump = self.dumps[0]
+            persistent = self.cache is not None
+            cache = self.cache if self.cache is not None else DumpCache(os.path.join(workdir, "cache"))
+            if persistent:
+                self._identities = [self._identity(d) for d in self.dumps]
+            else:
+                self._identities = [f"run-{i}" for i in range(len(self.dumps))]
+            last = len(self.dumps) - 1
+            dropped = [self._dropped_entry(cache, index, workdir) for index in range(1, last)]
+            if (
+                persistent
+                and cache.check(ROWS, self._key(ROWS, last))
+                and cache.check(KEYS, self._key(KEYS, last))
+            ):
+                if last:
+                    dropped.append(self._dropped_entry(cache, last, workdir))
+                for index in range(last):
+                    if not self.stats[index].read:
+                        self.stats[index].events = cache.record_count(KEYS, self._key(KEYS, index)) or 0
+                self._cached_newest = (cache, self._key(ROWS, last), dropped[::-1])
+                yield None
+                return
+            older: Optional[Tuple[str, str]] = None
+            diff_key: Optional[str] = None
+            if last:
+                diff_key = self._key(DROPPED, last - 1, last)
+                if persistent and cache.check(DROPPED, diff_key):
+                    dropped.append(diff_key)
+                    diff_key = None
+                else:
+                    older = self._stored(cache, last - 1, workdir)
+            for index in range(last):
+                if not self.stats[index].read:  # its events, for the manifest
+                    self.stats[index].events = cache.record_count(KEYS, self._key(KEYS, index)) or 0
+            dump = self.dumps[last]
             log.info("reading %s", dump.name)
-            self.stats[0].read = True
+            self.stats[last].read = True
             spilled = spill_dump_events(
                 dump.uri,
                 dump.name,
@@ -803,40 +955,204 @@ class DumpSource:
                 workdir,
                 run_size=RUN_SIZE,
                 transport_params=self.transport_params,
-                stats=self.stats[0],
+                stats=self.stats[last],
             )
-            keys = spilled.split_keys(parts) if spilled.size >= minimum else []
-            bounds: List[Optional[str]] = [None, *keys, None]
-            self._spilled = spilled
-            self._ranges = list(zip(bounds, bounds[1:]))
-            yield len(self._ranges)
+            store = (self._key(ROWS, last), self._key(KEYS, last), diff_key) if persistent else None
+            plan = _Plan(spilled, cache, older, dropped[::-1], store, workdir)
+            self._part_counts = []
+            try:
+                yield plan
+            finally:
+                spilled.close()
+            if store is not None:
+                self._store_parts(plan)
         finally:
-            self._spilled = None
-            self._ranges = []
+            self._cached_newest = None
             shutil.rmtree(workdir, ignore_errors=True)
 
-    _spilled: Optional[SpilledDump] = None
-    _ranges: List[Tuple[Optional[str], Optional[str]]] = []
+    _cached_newest: Optional[Tuple[DumpCache, str, List[str]]] = None
 
-    def part_totals(self) -> Tuple[int, int, int]:
-        """What :meth:`row_batches` of one part counted: (events, skipped unfinished, joined events)."""
-        return self.events, self.skipped_unfinished, self.stats[0].events
+    def _store_parts(self, plan: _Plan) -> None:
+        """The parts' files made into the newest dump's entries (rows, keys) and the diff's."""
+        assert plan.store is not None
+        parts = len(self._part_counts)
+        for which, key in enumerate(plan.store):
+            if key is None:
+                continue
+            kind = (ROWS, KEYS, DROPPED)[which]
+            with plan.cache.writer(kind, key) as entry:
+                for part in range(parts):
+                    path = os.path.join(plan.workdir, f"part-{part:03d}.{_PartFiles.NAMES[which]}")
+                    with open(path, "rb") as handle:
+                        entry.add_lines(handle, self._part_counts[part][which])
 
-    def add_part_totals(self, totals: Sequence[Tuple[int, int, int]]) -> None:
-        """The manifest's figures of the whole from those of its parts (:meth:`part_totals`)."""
+    def _part_rows(
+        self, plan: _Plan, part: int, low: Optional[str], high: Optional[str]
+    ) -> Iterator[List[Any]]:
+        """The rows of one key range in output order: the newest dump's, what the previous one alone
+        holds, and what older ones alone hold; each identity once, from the newest dump holding it."""
+        width = self.settings.width
+        identity = _identity_text
+        older = self._older_keys(plan.cache, plan.older, low) if plan.older is not None else None
+        streams = [
+            _in_range(plan.cache.records(DROPPED, key, count=False), low, high, width) for key in plan.dropped
+        ]
+        heads = [next(stream, None) for stream in streams]
+        files = _PartFiles(plan.workdir, part) if plan.store is not None else None
+        carry_rows: List[List[Any]] = []
+        carry_keys: List[str] = []
+        newest = 0
+        dropped = 0
+        try:
+            for batch in _batched(plan.spilled.rows(low, high)):
+                newest += len(batch)
+                keys = [identity(row, width) for row in batch]
+                if files is not None:
+                    files.add(0, batch)
+                    files.add(1, keys)
+                rows = carry_rows + batch if carry_rows else batch
+                keys = carry_keys + keys if carry_keys else keys
+                boundary = _order_prefix(rows[-1], width)
+                cut = bisect_left(keys, boundary)  # the last order prefix waits for the next batch
+                carry_rows, carry_keys = rows[cut:], keys[cut:]
+                extra = older.feed(keys[:cut], boundary) if older is not None else []
+                if files is not None:
+                    files.add(2, extra)
+                dropped += len(extra)
+                yield from self._merged(rows[:cut], extra, streams, heads, boundary)
+            extra = older.feed(carry_keys, high) if older is not None else []
+            if files is not None:
+                files.add(2, extra)
+            dropped += len(extra)
+            yield from self._merged(carry_rows, extra, streams, heads, None)
+        finally:
+            if files is not None:
+                files.close()
+        self.dropped += dropped
+        self._part_counts.append(files.counts if files is not None else [newest, 0, 0])
+        self._newest_events = newest
+
+    _newest_events = 0
+
+    def _merged(
+        self,
+        rows: List[List[Any]],
+        extra: List[List[Any]],
+        streams: List[Iterator[Any]],
+        heads: List[Any],
+        boundary: Optional[str],
+    ) -> Iterator[List[Any]]:
+        """``rows`` (the newest dump's) with ``extra`` (the previous dump's drops) and the older drops
+        below ``boundary``, in order; an identity more than one holds comes once, from the newest."""
+        ranked: List[List[Any]] = [extra]
+        for i, stream in enumerate(streams):
+            taken: List[Any] = []
+            head = heads[i]
+            while head is not None and (boundary is None or head[0] < boundary):
+                taken.append(head[1])
+                head = next(stream, None)
+            heads[i] = head
+            ranked.append(taken)
+            self.dropped += len(taken)
+        if not any(ranked):
+            yield from rows
+            return
+        groups = [
+            [((_identity_key(row), rank, i), row) for i, row in enumerate(group)]
+            for rank, group in enumerate([rows, *ranked])
+        ]
+        last = None
+        for (key, _rank, _i), row in heapq.merge(*groups):
+            if key != last:
+                last = key
+                yield row
+
+    def joined_rows(self) -> Iterator[List[Any]]:
+        """Every event (unfiltered: unfinished ones too, any creation time) in output order, once."""
+        with self._planned() as plan:
+            if plan is None:
+                yield from self._cached_union()
+            else:
+                yield from self._part_rows(plan, 0, None, None)
+                self.stats[-1].events = self._newest_events
+
+    def _cached_union(self) -> Iterator[List[Any]]:
+        """Every row when the newest dump's rows are stored: them and the stored drops, merged."""
+        assert self._cached_newest is not None
+        cache, rows_key, dropped = self._cached_newest
+        newest = _counted(cache.records(ROWS, rows_key), self.stats[-1])
+        streams = [self._dropped_rows(cache, key) for key in dropped]
+        yield from union_rows([newest, *streams]) if streams else newest
+
+    # -- in parts (forked processes) ------------------------------------------------------------------
+
+    @contextmanager
+    def split(self, parts: int, minimum: int) -> Iterator[int]:
+        """Read now what must be read, and cut the newest dump's events into up to ``parts`` ranges of
+        start-time order; yields how many (1: no split). Within the block, ``row_batches(masker, part=k)``
+        gives range ``k``, and a forked process can give each (the runs are read by each, the tables
+        shared copy-on-write).
+
+        When the newest dump's rows are in the cache, or there are fewer than ``minimum`` events, the
+        block yields 1 and ``row_batches`` (no part) gives every row.
+        """
+        if parts < 2:
+            yield 1
+            return
+        with self._planned() as plan:
+            if plan is None:
+                self._whole = True
+                try:
+                    yield 1
+                finally:
+                    self._whole = False
+                return
+            keys = plan.spilled.split_keys(parts) if plan.spilled.size >= minimum else []
+            bounds: List[Optional[str]] = [None, *keys, None]
+            self._plan_now = plan
+            self._ranges = list(zip(bounds, bounds[1:]))
+            try:
+                yield len(self._ranges)
+            finally:
+                self._plan_now = None
+                self._ranges = []
+
+    _whole = False
+
+    def part_totals(self) -> Tuple[int, ...]:
+        """What :meth:`row_batches` of one part counted: events, skipped unfinished, the newest dump's
+        events, events only older dumps hold, and what it stored (rows, keys, dropped rows)."""
+        return (
+            self.events,
+            self.skipped_unfinished,
+            self._newest_events,
+            self.dropped,
+            *self._part_counts[-1],
+        )
+
+    def add_part_totals(self, totals: Sequence[Sequence[int]]) -> None:
+        """The manifest's figures of the whole from those of its parts (:meth:`part_totals`), in order."""
         self.events = sum(t[0] for t in totals)
         self.skipped_unfinished = sum(t[1] for t in totals)
-        self.stats[0].events = sum(t[2] for t in totals)
+        self.stats[-1].events = sum(t[2] for t in totals)
+        self.dropped = sum(t[3] for t in totals)
+        self._part_counts = [list(t[4:7]) for t in totals]
 
     # -- the trace -------------------------------------------------------------------------------------
 
     def _rows(self, part: Optional[int]) -> Iterator[List[Any]]:
-        if self._spilled is None:
+        plan = self._plan_now
+        if plan is None:
             if part is not None:
                 raise ValueError("row_batches(part=…) needs the block of split()")
-            return self.joined_rows()
-        low, high = self._ranges[part] if part is not None else (None, None)
-        return self._spilled.rows(low, high, stats=self.stats[0])
+            return self._cached_union() if self._whole else self.joined_rows()
+        if part is None:
+            part = 0
+            low, high = None, None
+        else:
+            low, high = self._ranges[part]
+        self.dropped = 0
+        return self._part_rows(plan, part, low, high)
 
     def row_batches(self, masker: Optional[Masker], part: Optional[int] = None) -> Iterator[List[tuple]]:
         """Rows shaped as the database path's (see :func:`~starcompactor.instances.db.rows_to_lines`):
