@@ -26,6 +26,7 @@ import argparse
 import filecmp
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,12 @@ def timed(args, **kwargs) -> Tuple[float, float]:
     _, status, usage = os.wait4(proc.pid, 0)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{args[0]} failed with {os.waitstatus_to_exitcode(status)}")
+    CPU.append(usage.ru_utime + usage.ru_stime)
     return time.perf_counter() - start, usage.ru_maxrss / 1024
+
+
+#: CPU seconds of each timed process (with the children it waited for), in order.
+CPU: List[float] = []
 
 
 def make_dump(server: MariaDB, events: int, log=print) -> Path:
@@ -95,6 +101,7 @@ def main() -> None:
     parser.add_argument("--skip-big", action="store_true", help="only the --cache part")
     parser.add_argument("--cache-events", type=int, default=250_000)
     parser.add_argument("--cache-dumps", type=int, default=3)
+    parser.add_argument("--cache-rounds", type=int, default=3, help="re-run and one-dump runs, interleaved")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="sc-bench-dump-"))
     os.environ["TMPDIR"] = str(work / "tmp")
@@ -194,41 +201,62 @@ def main() -> None:
             *common,
         ]
         first, _ = timed([*base, "--cache", str(cache), str(work / "c0.csv")], env=env, cwd=work)
+        kept = work / "cache-of-n"  # the cache as the first run left it: each round starts from it
+        shutil.copytree(cache, kept)
         shutil.copyfile(small, history / f"mysqldump-2024-01-{args.cache_dumps + 1:02d}T03:00:00Z.sql")
-        warm, warm_rss = timed([*base, "--cache", str(cache), str(work / "c1.csv")], env=env, cwd=work)
         cold, _ = timed([*base, str(work / "c2.csv")], env=env, cwd=work)
         alone = work / "alone"
         alone.mkdir()
         os.symlink(small, alone / "mysqldump-2024-01-01T03:00:00Z.sql")
-        one, _ = timed(
-            [
-                py,
-                "-m",
-                "starcompactor",
-                "instances",
-                "--source",
-                "dump",
-                "--backup-dir",
-                str(alone),
-                *common,
-                str(work / "c3.csv"),
-            ],
-            env=env,
-            cwd=work,
-        )
-        assert filecmp.cmp(work / "c1.csv", work / "c2.csv", shallow=False)
+        one_command = [
+            py,
+            "-m",
+            "starcompactor",
+            "instances",
+            "--source",
+            "dump",
+            "--backup-dir",
+            str(alone),
+            *common,
+            str(work / "c3.csv"),
+        ]
+        warms, ones, rss, warm_cpus, one_cpus = [], [], [], [], []
+        for _ in range(args.cache_rounds):  # interleaved: the machine's load hits both alike
+            shutil.rmtree(cache)
+            shutil.copytree(kept, cache)
+            warm, warm_rss = timed([*base, "--cache", str(cache), str(work / "c1.csv")], env=env, cwd=work)
+            warm_cpus.append(CPU[-1])
+            one, _ = timed(one_command, env=env, cwd=work)
+            one_cpus.append(CPU[-1])
+            warms.append(warm)
+            ones.append(one)
+            rss.append(warm_rss)
+            assert filecmp.cmp(work / "c1.csv", work / "c2.csv", shallow=False)
         print()
         print(
             f"--cache: {args.cache_dumps} → {args.cache_dumps + 1} dumps of {args.cache_events:,} events, --all-dumps"
+            f" ({args.cache_rounds} rounds: median [range])"
         )
         print("| run | wall (s) |")
         print("|---|---:|")
         print(f"| first run with --cache ({args.cache_dumps} dumps) | {first:.1f} |")
         print(f"| cold, {args.cache_dumps + 1} dumps, no cache | {cold:.1f} |")
+        warm, one = statistics.median(warms), statistics.median(ones)
         print(
-            f"| re-run with --cache after one more dump | {warm:.1f} ({warm / cold:.2f} × cold; {warm_rss:.0f} MB) |"
+            f"| re-run with --cache after one more dump | {warm:.2f} [{min(warms):.2f}–{max(warms):.2f}] "
+            f"({warm / cold:.2f} × cold; {max(rss):.0f} MB) |"
         )
-        print(f"| that one dump alone, no cache | {one:.1f} (re-run − it: {warm - one:+.1f} s) |")
+        print(f"| that one dump alone, no cache | {one:.2f} [{min(ones):.2f}–{max(ones):.2f}] |")
+        cpu_diffs = sorted(w - o for w, o in zip(warm_cpus, one_cpus))
+        print(
+            f"| CPU: re-run {statistics.median(warm_cpus):.2f} s, that dump alone {statistics.median(one_cpus):.2f} s "
+            f"| median {statistics.median(cpu_diffs):+.2f} s [{cpu_diffs[0]:+.2f} … {cpu_diffs[-1]:+.2f}] |"
+        )
+        diffs = sorted(w - o for w, o in zip(warms, ones))
+        print(
+            f"| re-run − that dump alone, per round | median {statistics.median(diffs):+.2f} s "
+            f"[{diffs[0]:+.2f} … {diffs[-1]:+.2f}] |"
+        )
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -607,7 +607,7 @@ def _key_prefix(key: str) -> str:
     return key[: key.index("\0", key.index("\0") + 1)]
 
 
-class _OlderKeys:
+class OlderKeys:
     """An older dump's stored keys and rows (entries written line for line together), walked in order
     from ``low`` on as a newer dump's keys go by (:meth:`feed`); a row is decoded only when dropped."""
 
@@ -685,6 +685,24 @@ class _OlderKeys:
             pos += 1
         self.pos = pos
         return dropped
+
+
+def keys_dropped(
+    older: OlderKeys, newer: Iterable[List[str]], high: Optional[str] = None
+) -> Iterator[List[List[Any]]]:
+    """Batches of the older dump's rows below ``high`` (an order prefix) whose keys the newer dump's
+    (``newer``, in batches) lacks. The keys of the last order prefix of a batch wait for the next: one
+    prefix's keys are compared together."""
+    carry: List[str] = []
+    for batch in newer:
+        keys = carry + batch if carry else batch
+        if not keys:
+            continue
+        boundary = _key_prefix(keys[-1])
+        cut = bisect_left(keys, boundary)
+        carry = keys[cut:]
+        yield older.feed(keys[:cut], boundary)
+    yield older.feed(carry, high)
 
 
 def _pairs(keys: Iterator[bytes], rows: Iterator[bytes]) -> Iterator[Tuple[bytes, bytes]]:
@@ -871,14 +889,14 @@ class DumpSource:
         return rows_key, keys_key
 
     @staticmethod
-    def _older_keys(cache: DumpCache, entries: Tuple[str, str], low: Optional[str]) -> _OlderKeys:
+    def _older_keys(cache: DumpCache, entries: Tuple[str, str], low: Optional[str]) -> OlderKeys:
         """A dump's keys and rows, from entries :meth:`_stored` checked or made (not checked again)."""
         rows_key, keys_key = entries
         lines = _pairs(
             cache.batch_lines(KEYS, keys_key, count=False, check=False),
             cache.batch_lines(ROWS, rows_key, count=False, check=False),
         )
-        return _OlderKeys(lines, low)
+        return OlderKeys(lines, low)
 
     def _dropped_entry(self, cache: DumpCache, index: int, workdir: str) -> str:
         """The entry of the rows dump ``index - 1`` holds and dump ``index`` lacks: found, else made from
@@ -888,15 +906,10 @@ class DumpSource:
             return key
         older = self._older_keys(cache, self._stored(cache, index - 1, workdir), None)
         _rows_key, newer_keys = self._stored(cache, index, workdir)
+        newer = map(orjson.loads, cache.batch_lines(KEYS, newer_keys, count=False, check=False))
         with cache.writer(DROPPED, key) as entry:
-            carry: List[str] = []
-            for line in cache.batch_lines(KEYS, newer_keys, count=False, check=False):
-                keys = carry + orjson.loads(line)
-                boundary = _key_prefix(keys[-1])
-                cut = bisect_left(keys, boundary)
-                carry = keys[cut:]
-                entry.add(older.feed(keys[:cut], boundary))
-            entry.add(older.feed(carry, None))
+            for batch in keys_dropped(older, newer):
+                entry.add(batch)
         return key
 
     def _dropped_rows(self, cache: DumpCache, key: str) -> Iterator[List[Any]]:
@@ -1261,4 +1274,4 @@ def _counted(rows: Iterator[List[Any]], stats: DumpStats) -> Iterator[List[Any]]
     stats.events = count
 
 
-__all__ = ["DumpSource", "dropped_rows", "read_dump_events", "union_rows"]
+__all__ = ["DumpSource", "OlderKeys", "dropped_rows", "keys_dropped", "read_dump_events", "union_rows"]

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
@@ -346,9 +347,10 @@ def snapshot_for_reference(server) -> Dict[str, bytes]:
     }
 
 
-def test_history_with_archived_and_purged_rows(cells, tmp_path):
-    server = cells
-    directory = tmp_path / "history"
+def write_history(server, directory: Path, days: int = 3) -> List[str]:
+    """Dumps of three days (the first ``days``): day 1 with an unfinished event and an instance to be
+    deleted; day 2 with it archived (shadow tables) and the event finished; day 3 with it purged and an
+    action of cell B purged too. Returns each day's reference snapshot."""
     refs = []
     # day 1: U1 live with an unfinished event; U2 live (to be deleted, archived, purged)
     day1 = {
@@ -363,6 +365,8 @@ def test_history_with_archived_and_purged_rows(cells, tmp_path):
     load(server, B, STATE_B)
     write_dump(server, directory, 1)
     refs.append(snapshot_for_reference(server))
+    if days < 2:
+        return refs
     # day 2: U1's event finished; U2 deleted and archived (moved to shadow_*); a new event
     day2_live = {
         "instances": [instance(U1, "web-1")],
@@ -383,12 +387,21 @@ def test_history_with_archived_and_purged_rows(cells, tmp_path):
     load(server, A, day2_live, day2_shadow)
     write_dump(server, directory, 2)
     refs.append(snapshot_for_reference(server))
+    if days < 3:
+        return refs
     # day 3: purged: U2 is gone from every table; B's oldest action purged too
     day3_b = {k: [r for r in v if r.get("id") != 6 and r.get("action_id") != 6] for k, v in STATE_B.items()}
     load(server, A, day2_live)
     load(server, B, day3_b)
     write_dump(server, directory, 3)
     refs.append(snapshot_for_reference(server))
+    return refs
+
+
+def test_history_with_archived_and_purged_rows(cells, tmp_path):
+    server = cells
+    directory = tmp_path / "history"
+    refs = write_history(server, directory)
 
     union_reference(server, refs)
     for include_unfinished in (False, True):
@@ -450,6 +463,74 @@ def test_dropped_and_union_in_identity_order():
         row("c", 0, 3),
         row("d", 0, 4),
     ]
+
+
+_identities = st.tuples(
+    st.sampled_from(["", "2024-01-01 00:00:00", "2024-01-01 00:00:01", "2024-01-02 10:00:00"]),
+    st.integers(0, 1),
+    st.sampled_from([1, 2, 3, 2**40, -(2**63), 2**64 - 1]),
+    st.sampled_from(["u1", "u2", "", "u\u00e9"]),
+    st.sampled_from(["start", "stop", ""]),
+)
+
+
+def _split(items: list, sizes: List[int]) -> List[list]:
+    """``items`` in batches of the given sizes, cycled (a batch may be empty)."""
+    batches, i, k = [], 0, 0
+    while i < len(items):
+        size = sizes[k % len(sizes)]
+        batches.append(items[i : i + size])
+        i, k = i + size, k + 1
+    return batches
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(
+    older=st.sets(_identities, max_size=40),
+    newer=st.sets(_identities, max_size=40),
+    older_sizes=st.lists(st.integers(1, 7), min_size=1, max_size=4),
+    newer_sizes=st.lists(st.integers(0, 7), min_size=1, max_size=4).filter(any),
+    low=st.none() | _identities,
+    high=st.none() | _identities,
+)
+def test_stored_keys_find_the_rows_the_newer_dump_lacks(older, newer, older_sizes, newer_sizes, low, high):
+    """Comparing two dumps' stored keys (batches of any size, compared a batch at a time where they agree)
+    finds what comparing their rows finds: the older rows whose identity the newer lacks, in order; within
+    a range of order prefixes ``[low, high)`` (a part of the trace) too."""
+    from starcompactor.instances.archive import (
+        CELL,
+        ID,
+        START,
+        OlderKeys,
+        _identity_text,
+        _order_prefix,
+        keys_dropped,
+    )
+
+    def bound(identity):
+        return None if identity is None else _order_prefix(list(identity[:3]) + [None] * 10, 1)
+
+    low_prefix, high_prefix = bound(low), bound(high)
+
+    def in_range(row):
+        prefix = _order_prefix(row, 1)
+        return (low_prefix is None or prefix >= low_prefix) and (high_prefix is None or prefix < high_prefix)
+
+    def rows(identities):
+        made = [[s, c, i, u, e, "fin", None, None, None, None, None, None, 0] for s, c, i, u, e in identities]
+        return sorted(made, key=lambda r: (r[START], r[CELL], r[ID], r[3], r[4]))
+
+    old_rows, new_rows = rows(older), rows(newer)
+    width = 1
+    lines = [
+        (orjson.dumps([_identity_text(r, width) for r in batch]), orjson.dumps(batch))
+        for batch in _split(old_rows, older_sizes)
+    ]
+    new_part = [r for r in new_rows if in_range(r)]
+    new_keys = [[_identity_text(r, width) for r in batch] for batch in _split(new_part, newer_sizes)]
+    older_keys = OlderKeys(iter(lines), low_prefix)
+    got = [row for batch in keys_dropped(older_keys, new_keys, high_prefix) for row in batch]
+    assert got == list(dropped_rows([r for r in old_rows if in_range(r)], new_part))
 
 
 # -- property: random tables through the real mysqldump ------------------------------------------------

@@ -1,13 +1,15 @@
-"""``instances --source dump`` in parts: once the dump is spilled, forked processes merge, mask and format
-one start-time range each, and the parts are joined in order. The trace and its manifest must be exactly
-those of one process, whatever the split (tiny runs and run lines here, so that every range starts in the
-middle of a run file)."""
+"""``instances --source dump`` in parts: once the newest dump is spilled, forked processes merge, mask and
+format one start-time range each (with what older dumps alone hold in that range), and the parts are
+joined in order. The trace and its manifest must be exactly those of one process, whatever the split (tiny
+runs and run lines here, so that every range starts in the middle of a run file), with or without a
+cache."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import os
+import shutil
 import signal
 from pathlib import Path
 from typing import Any, Dict
@@ -34,6 +36,7 @@ from tests.instances.test_archive import (
     load,
     move_shadow_into_live,
     write_dump,
+    write_history,
 )
 
 # the MariaDB cells and the dump of the archive tests (module fixtures: made again for this module)
@@ -206,3 +209,82 @@ def test_the_command_splits_unless_workers_is_1(one_dump, tmp_path, small_parts,
         logger.handlers[:] = saved[2]
     assert len(small_parts) == 1
     assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+
+
+# -- several dumps, and the cache ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def history(cells, tmp_path_factory):
+    """Three days: an instance archived, then purged; an event unfinished, then finished."""
+    directory = tmp_path_factory.mktemp("history")
+    write_history(cells, directory)
+    yield directory
+    load(cells, A, STATE_A, SHADOW_A)  # as the other tests of the cells expect them
+    load(cells, B, STATE_B)
+    for database in (A, B):
+        move_shadow_into_live(cells, database)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parts_of_a_history_give_the_bytes_of_one_process(history, tmp_path, small_parts, workers):
+    events = same_as_one_process(history, tmp_path, small_parts, workers=workers, include_unfinished=True)
+    newest = tmp_path / "newest.csv"
+    write(history, newest, "csv", 1, all_dumps=False, include_unfinished=True)
+    assert manifest(newest)["events"] == events - 3  # the archived and purged events, older dumps only
+
+
+def cached_trace(directory: Path, out: Path, cache: Path, workers: int) -> DumpSource:
+    from starcompactor.dump.cache import DumpCache
+
+    source = DumpSource(list_backups(str(directory)), [A, B], cache=DumpCache(str(cache)))
+    instance_trace.make_instance_trace(
+        source,
+        str(out),
+        masker=Masker("hmac-sha256", MaskingKey(b"k", "test")),
+        epoch=EPOCH,
+        fmt="csv",
+        workers=workers,
+    )
+    return source
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_cached_rerun_gives_the_bytes_of_a_cold_run(history, tmp_path, small_parts, workers, caplog):
+    days = sorted(history.iterdir())
+    dumps, cache = tmp_path / "dumps", tmp_path / "cache"
+    dumps.mkdir()
+    for day in days[:2]:
+        shutil.copy2(day, dumps / day.name)
+    cached_trace(dumps, tmp_path / "two.csv", cache, workers)
+    shutil.copy2(days[2], dumps / days[2].name)
+    cold = tmp_path / "cold.csv"
+    write(dumps, cold, "csv", 1)
+    expected = cold.read_bytes()
+    inputs = [(i["name"], i["events"]) for i in manifest(cold)["inputs"]]
+
+    source = cached_trace(dumps, tmp_path / "warm.csv", cache, workers)
+    assert [s.read for s in source.stats] == [False, False, True]  # only the new dump
+    assert (tmp_path / "warm.csv").read_bytes() == expected
+    assert [(i["name"], i["events"]) for i in manifest(tmp_path / "warm.csv")["inputs"]] == inputs
+    assert (
+        manifest(tmp_path / "warm.csv")["events_only_in_older_dumps"]
+        == manifest(cold)["events_only_in_older_dumps"]
+    )
+    assert {p.name for p in cache.iterdir()} == {"instance-rows", "instance-keys", "instance-dropped"}
+
+    source = cached_trace(dumps, tmp_path / "again.csv", cache, workers)  # nothing new: nothing read
+    assert [s.read for s in source.stats] == [False, False, False]
+    assert (tmp_path / "again.csv").read_bytes() == expected
+
+    # every stored key list cut short, the newest dump's rows and its drops gone: the second and third
+    # dumps are read again (the first one's drops are stored), and the trace is the same
+    for entry in (cache / "instance-keys").iterdir():
+        entry.write_bytes(entry.read_bytes()[:-20])
+    (cache / "instance-rows" / f"{source._key(archive.ROWS, 2)}.json").unlink()
+    (cache / "instance-dropped" / f"{source._key(archive.DROPPED, 1, 2)}.json").unlink()
+    with caplog.at_level(logging.WARNING, logger="starcompactor"):
+        source = cached_trace(dumps, tmp_path / "rebuilt.csv", cache, workers)
+    assert [s.read for s in source.stats] == [False, True, True]
+    assert (tmp_path / "rebuilt.csv").read_bytes() == expected
+    assert "is unusable (no trailer: the file is truncated)" in caplog.text
