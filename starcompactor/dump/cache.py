@@ -204,7 +204,7 @@ class DumpCache:
             raise CacheMiss(key) from exc
         try:
             size = os.fstat(handle.fileno()).st_size
-            tail_at = max(len(header), size - 256)
+            tail_at = max(len(header), size - 65536)
             handle.seek(tail_at)
             tail = handle.read()
             newline = tail.rfind(b"\n", 0, len(tail) - 1)
@@ -217,17 +217,20 @@ class DumpCache:
                 raise ValueError("no trailer: the file is truncated")
             trailer_at = tail_at + newline + 1
             trailer = orjson.loads(last)
-            crc = zlib.crc32(header)
-            handle.seek(len(header))
-            remaining = trailer_at - len(header)
-            while remaining > 0:
-                block = handle.read(min(remaining, 1 << 20))
-                if not block:
-                    raise ValueError("no trailer: the file is truncated")
-                crc = zlib.crc32(block, crc)
-                remaining -= len(block)
-            if trailer.get("crc") != crc:
+            segments = trailer.get("segments") or [[trailer_at, trailer.get("crc")]]
+            if sum(length for length, _crc in segments) != trailer_at:
                 raise ValueError("its checksum does not match")
+            handle.seek(0)
+            for length, expected in segments:
+                crc = 0
+                while length > 0:
+                    block = handle.read(min(length, 1 << 20))
+                    if not block:
+                        raise ValueError("no trailer: the file is truncated")
+                    crc = zlib.crc32(block, crc)
+                    length -= len(block)
+                if crc != expected:
+                    raise ValueError("its checksum does not match")
             count = int(trailer["end"])
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self._unusable(path, str(exc))
@@ -281,14 +284,18 @@ class DumpCache:
 
 
 class EntryWriter:
-    """Writes an entry's header, then its lines (:meth:`add` a batch, or :meth:`add_lines` lines made
-    elsewhere), then at :meth:`close` its trailer: the record count and a CRC of all before it."""
+    """Writes an entry's header, then its lines (:meth:`add` a batch, or :meth:`add_part`: lines other
+    processes wrote, with their CRC), then at :meth:`close` its trailer: the record count and a CRC of all
+    before it, or, when parts were added, the length and CRC of each stretch (parts are copied by the
+    kernel, not read again)."""
 
     def __init__(self, out: IO[bytes], key: str) -> None:
         header = orjson.dumps({"format": _MAGIC, "version": FILE_FORMAT, "key": key}) + b"\n"
         out.write(header)
         self.out = out
         self.crc = zlib.crc32(header)
+        self.length = len(header)
+        self.segments: List[List[int]] = []  #: [length, crc] of each stretch before the current one
         self.count = 0
 
     def add(self, batch: Sequence[Any]) -> None:
@@ -296,20 +303,75 @@ class EntryWriter:
             line = orjson.dumps(batch if isinstance(batch, list) else list(batch)) + b"\n"
             self.out.write(line)
             self.crc = zlib.crc32(line, self.crc)
+            self.length += len(line)
             self.count += len(batch)
 
-    def add_lines(self, handle: IO[bytes], count: int) -> None:
-        """Copy lines made elsewhere (one JSON array and a newline each; ``count`` records in all)."""
-        while True:
-            chunk = handle.read(1 << 20)
-            if not chunk:
-                break
-            self.out.write(chunk)
-            self.crc = zlib.crc32(chunk, self.crc)
+    def add_part(self, path: str, count: int, length: int, crc: int) -> None:
+        """Append the file ``path``: lines made elsewhere (one JSON array and a newline each), ``count``
+        records, ``length`` bytes whose CRC is ``crc`` (as :class:`PartWriter` gives them)."""
+        if not length:
+            return
+        self.segments.append([self.length, self.crc])
+        self.out.flush()
+        with open(path, "rb") as part:
+            _copy(part, self.out, length)
+        self.segments.append([length, crc])
+        self.crc, self.length = 0, 0
         self.count += count
 
     def close(self) -> None:
-        self.out.write(orjson.dumps({"end": self.count, "crc": self.crc}) + b"\n")
+        if not self.segments:
+            trailer: Dict[str, Any] = {"end": self.count, "crc": self.crc}
+        else:
+            segments = [s for s in [*self.segments, [self.length, self.crc]] if s[0]]
+            trailer = {"end": self.count, "segments": segments}
+        self.out.write(orjson.dumps(trailer) + b"\n")
+
+
+class PartWriter:
+    """Lines of records for :meth:`EntryWriter.add_part`, with what it needs (count, length, CRC)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.count = self.length = self.crc = 0
+        self._out = open(path, "wb")  # noqa: SIM115 - closed in close()
+
+    def add(self, batch: List[Any]) -> None:
+        if batch:
+            line = orjson.dumps(batch) + b"\n"
+            self._out.write(line)
+            self.crc = zlib.crc32(line, self.crc)
+            self.length += len(line)
+            self.count += len(batch)
+
+    def close(self) -> None:
+        self._out.close()
+
+    @property
+    def totals(self) -> Tuple[int, int, int]:
+        return self.count, self.length, self.crc
+
+
+def _copy(source: IO[bytes], target: IO[bytes], length: int) -> None:
+    """``length`` bytes from ``source`` to ``target`` (file descriptors: in the kernel where it can)."""
+    done = 0
+    try:
+        while done < length:
+            sent = os.sendfile(target.fileno(), source.fileno(), done, length - done)
+            if not sent:
+                break
+            done += sent
+    except (OSError, AttributeError):
+        source.seek(done)
+        target.seek(0, os.SEEK_END)
+        while done < length:
+            block = source.read(min(1 << 20, length - done))
+            if not block:
+                break
+            target.write(block)
+            done += len(block)
+    if done != length:
+        raise OSError(f"{source.name}: shorter than its {length} bytes")
 
 
 def write_entry(out: IO[bytes], key: str, batches: Iterable[Sequence[Any]]) -> int:
@@ -339,6 +401,7 @@ __all__ = [
     "CacheMiss",
     "DumpCache",
     "EntryWriter",
+    "PartWriter",
     "code_version",
     "dump_identity",
     "entry_key",

@@ -42,6 +42,7 @@ import shutil
 import tempfile
 from array import array
 from bisect import bisect_left, bisect_right
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, dropwhile, takewhile
@@ -53,7 +54,7 @@ import orjson
 from ..config import check_instance_type
 from ..dump import TableKey
 from ..dump import cache as dump_cache
-from ..dump.cache import DumpCache, code_version, dump_identity, entry_key
+from ..dump.cache import DumpCache, PartWriter, code_version, dump_identity, entry_key
 from ..dump.raw import RawDumpReader
 from ..errors import ConfigError, StarCompactorError
 from ..mask import Masker
@@ -211,8 +212,10 @@ def read_dump_events(
     run_size: int = RUN_SIZE,
     transport_params: Optional[Dict[str, Any]] = None,
     stats: Optional[DumpStats] = None,
+    identities: bool = False,
 ) -> Iterator[List[Any]]:
-    """One dump's joined events in output order (see the module's doc for the row layout).
+    """One dump's joined events in output order (see the module's doc for the row layout; with
+    ``identities``, each row ends with its identity key).
 
     ``workdir`` holds the sorted runs while the dump is read (removed when the iterator is done).
     """
@@ -227,7 +230,7 @@ def read_dump_events(
         stats=stats,
     )
     try:
-        yield from spilled.rows(stats=stats)
+        yield from spilled.rows(stats=stats, identities=identities)
     finally:
         spilled.close()
 
@@ -424,9 +427,15 @@ class SpilledDump:
         return keys
 
     def rows(
-        self, low: Optional[str] = None, high: Optional[str] = None, stats: Optional[DumpStats] = None
+        self,
+        low: Optional[str] = None,
+        high: Optional[str] = None,
+        stats: Optional[DumpStats] = None,
+        identities: bool = False,
     ) -> Iterator[List[Any]]:
-        """The joined events in output order whose sort key is in ``[low, high)`` (None: unbounded)."""
+        """The joined events in output order whose sort key is in ``[low, high)`` (None: unbounded).
+        ``identities``: each row ends with its identity key (see :func:`_identity_text`), for the
+        caller to pop; made here from the run key, it costs a third of making it from the row."""
         run = self.run
         if low is not None or high is not None:
             begin = 0 if low is None else bisect_left(run, (low,))
@@ -450,12 +459,14 @@ class SpilledDump:
                 if high is not None:
                     records = takewhile(lambda record, high=high: record[0] < high, records)  # type: ignore[misc]
                 streams.append(records)
-            yield from self._join(streams, stats)
+            yield from self._join(streams, stats, identities)
         finally:
             for handle in handles:
                 handle.close()
 
-    def _join(self, streams: List[Iterable[Any]], stats: Optional[DumpStats]) -> Iterator[List[Any]]:
+    def _join(
+        self, streams: List[Iterable[Any]], stats: Optional[DumpStats], identities: bool = False
+    ) -> Iterator[List[Any]]:
         # runs read back are lists, the one in memory tuples: merged on their keys
         merged = heapq.merge(*streams, key=itemgetter(0)) if len(streams) > 1 else iter(streams[0])
         host_of = physical_host
@@ -483,11 +494,12 @@ class SpilledDump:
                 continue  # the action's instance is in neither table: the join drops it
             hostname, user, project, node, host, flavor = instance
             count += 1
-            yield [
+            uuid = uuids[number]
+            row = [
                 key[:-suffix],
                 cell,
                 event_id,
-                uuids[number],
+                uuid,
                 event,
                 finish,
                 result,
@@ -498,6 +510,9 @@ class SpilledDump:
                 flavor,
                 created,
             ]
+            if identities:
+                row.append(f"{key[:-1]}\0{uuid}\0{event or ''}")
+            yield row
         if stats is not None:
             stats.events = count
 
@@ -728,18 +743,23 @@ class _PartFiles:
     NAMES = ("rows", "keys", "dropped")
 
     def __init__(self, workdir: str, part: int) -> None:
-        self.paths = [os.path.join(workdir, f"part-{part:03d}.{name}") for name in self.NAMES]
-        self.counts = [0, 0, 0]
-        self._files = [open(path, "wb") for path in self.paths]  # noqa: SIM115 - closed in close()
+        self.writers = [PartWriter(self.path(workdir, part, name)) for name in self.NAMES]
+
+    @classmethod
+    def path(cls, workdir: str, part: int, name: str) -> str:
+        return os.path.join(workdir, f"part-{part:03d}.{name}")
 
     def add(self, which: int, batch: List[Any]) -> None:
-        if batch:
-            self._files[which].write(orjson.dumps(batch) + b"\n")
-            self.counts[which] += len(batch)
+        self.writers[which].add(batch)
 
     def close(self) -> None:
-        for handle in self._files:
-            handle.close()
+        for writer in self.writers:
+            writer.close()
+
+    @property
+    def totals(self) -> List[int]:
+        """(count, length, CRC) of each file, one after the other."""
+        return [value for writer in self.writers for value in writer.totals]
 
 
 # -- the source -----------------------------------------------------------------------------------------
@@ -857,7 +877,7 @@ class DumpSource:
         stamp = getattr(dump, "etag", None) or (dump.mtime.isoformat() if dump.mtime else None)
         return dump_identity(dump.uri, dump.size, stamp, transport_params=self.transport_params)
 
-    def _read(self, index: int, workdir: str) -> Iterator[List[Any]]:
+    def _read(self, index: int, workdir: str, identities: bool = False) -> Iterator[List[Any]]:
         dump = self.dumps[index]
         log.info("reading %s", dump.name)
         self.stats[index].read = True
@@ -869,6 +889,7 @@ class DumpSource:
             workdir,
             transport_params=self.transport_params,
             stats=self.stats[index],
+            identities=identities,
         )
 
     def _key(self, kind: str, *indexes: int) -> str:
@@ -881,11 +902,10 @@ class DumpSource:
             if not self.stats[index].read:
                 self.stats[index].events = cache.record_count(KEYS, keys_key) or 0
             return rows_key, keys_key
-        width = self.settings.width
         with cache.writer(ROWS, rows_key) as rows_entry, cache.writer(KEYS, keys_key) as keys_entry:
-            for batch in _batched(self._read(index, workdir)):
+            for batch in _batched(self._read(index, workdir, identities=True)):
+                keys_entry.add([row.pop() for row in batch])
                 rows_entry.add(batch)
-                keys_entry.add([_identity_text(row, width) for row in batch])
         return rows_key, keys_key
 
     @staticmethod
@@ -947,29 +967,42 @@ class DumpSource:
                 return
             older: Optional[Tuple[str, str]] = None
             diff_key: Optional[str] = None
+            checking: Optional[Future] = None
             if last:
                 diff_key = self._key(DROPPED, last - 1, last)
+                entries = (self._key(ROWS, last - 1), self._key(KEYS, last - 1))
                 if persistent and cache.check(DROPPED, diff_key):
                     dropped.append(diff_key)
                     diff_key = None
+                elif cache.exists(ROWS, entries[0]) and cache.exists(KEYS, entries[1]):
+                    # checked (a CRC pass over both) while the newest dump is read: zlib and reading
+                    # release the GIL
+                    checking = ThreadPoolExecutor(1).submit(
+                        lambda: cache.check(ROWS, entries[0]) and cache.check(KEYS, entries[1])
+                    )
                 else:
                     older = self._stored(cache, last - 1, workdir)
-            for index in range(last):
-                if not self.stats[index].read:  # its events, for the manifest
-                    self.stats[index].events = cache.record_count(KEYS, self._key(KEYS, index)) or 0
             dump = self.dumps[last]
             log.info("reading %s", dump.name)
             self.stats[last].read = True
-            spilled = spill_dump_events(
-                dump.uri,
-                dump.name,
-                self.settings.databases,
-                self.settings.instance_type,
-                workdir,
-                run_size=RUN_SIZE,
-                transport_params=self.transport_params,
-                stats=self.stats[last],
-            )
+            try:
+                spilled = spill_dump_events(
+                    dump.uri,
+                    dump.name,
+                    self.settings.databases,
+                    self.settings.instance_type,
+                    workdir,
+                    run_size=RUN_SIZE,
+                    transport_params=self.transport_params,
+                    stats=self.stats[last],
+                )
+            finally:
+                whole = checking.result() if checking is not None else False
+            if checking is not None:
+                older = entries if whole else self._stored(cache, last - 1, workdir)
+            for index in range(last):
+                if not self.stats[index].read:  # its events, for the manifest
+                    self.stats[index].events = cache.record_count(KEYS, self._key(KEYS, index)) or 0
             store = (self._key(ROWS, last), self._key(KEYS, last), diff_key) if persistent else None
             plan = _Plan(spilled, cache, older, dropped[::-1], store, workdir)
             self._part_counts = []
@@ -988,24 +1021,31 @@ class DumpSource:
     def _store_parts(self, plan: _Plan) -> None:
         """The parts' files made into the newest dump's entries (rows, keys) and the diff's."""
         assert plan.store is not None
-        parts = len(self._part_counts)
         for which, key in enumerate(plan.store):
             if key is None:
                 continue
             kind = (ROWS, KEYS, DROPPED)[which]
             with plan.cache.writer(kind, key) as entry:
-                for part in range(parts):
-                    path = os.path.join(plan.workdir, f"part-{part:03d}.{_PartFiles.NAMES[which]}")
-                    with open(path, "rb") as handle:
-                        entry.add_lines(handle, self._part_counts[part][which])
+                for part, totals in enumerate(self._part_counts):
+                    count, length, crc = totals[3 * which : 3 * which + 3]
+                    entry.add_part(
+                        _PartFiles.path(plan.workdir, part, _PartFiles.NAMES[which]), count, length, crc
+                    )
 
     def _part_rows(
         self, plan: _Plan, part: int, low: Optional[str], high: Optional[str]
     ) -> Iterator[List[Any]]:
         """The rows of one key range in output order: the newest dump's, what the previous one alone
         holds, and what older ones alone hold; each identity once, from the newest dump holding it."""
+        if plan.older is None and not plan.dropped and plan.store is None:  # one dump, nothing to merge
+            newest = 0
+            for row in plan.spilled.rows(low, high):
+                newest += 1
+                yield row
+            self._part_counts.append([])
+            self._newest_events = newest
+            return
         width = self.settings.width
-        identity = _identity_text
         older = self._older_keys(plan.cache, plan.older, low) if plan.older is not None else None
         streams = [
             _in_range(plan.cache.records(DROPPED, key, count=False), low, high, width) for key in plan.dropped
@@ -1017,9 +1057,9 @@ class DumpSource:
         newest = 0
         dropped = 0
         try:
-            for batch in _batched(plan.spilled.rows(low, high)):
+            for batch in _batched(plan.spilled.rows(low, high, identities=True)):
                 newest += len(batch)
-                keys = [identity(row, width) for row in batch]
+                keys = [row.pop() for row in batch]
                 if files is not None:
                     files.add(0, batch)
                     files.add(1, keys)
@@ -1042,7 +1082,7 @@ class DumpSource:
             if files is not None:
                 files.close()
         self.dropped += dropped
-        self._part_counts.append(files.counts if files is not None else [newest, 0, 0])
+        self._part_counts.append(files.totals if files is not None else [])
         self._newest_events = newest
 
     _newest_events = 0
@@ -1134,7 +1174,7 @@ class DumpSource:
 
     def part_totals(self) -> Tuple[int, ...]:
         """What :meth:`row_batches` of one part counted: events, skipped unfinished, the newest dump's
-        events, events only older dumps hold, and what it stored (rows, keys, dropped rows)."""
+        events, events only older dumps hold, and what it stored (count, length, CRC of each file)."""
         return (
             self.events,
             self.skipped_unfinished,
@@ -1149,7 +1189,7 @@ class DumpSource:
         self.skipped_unfinished = sum(t[1] for t in totals)
         self.stats[-1].events = sum(t[2] for t in totals)
         self.dropped = sum(t[3] for t in totals)
-        self._part_counts = [list(t[4:7]) for t in totals]
+        self._part_counts = [list(t[4:]) for t in totals]
 
     # -- the trace -------------------------------------------------------------------------------------
 

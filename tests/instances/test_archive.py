@@ -263,6 +263,16 @@ def test_events_spilled_in_small_runs_merge_into_the_same_rows(one_dump, tmp_pat
     assert os.listdir(tmp_path) == []  # the runs are removed
 
 
+def test_identity_keys_made_in_the_join_are_those_of_the_rows(one_dump, tmp_path):
+    from starcompactor.instances.archive import _identity_text
+
+    _, directory = one_dump
+    dump = sorted(directory.iterdir())[-1]
+    rows = list(read_dump_events(str(dump), dump.name, [A, B], "vm", str(tmp_path), identities=True))
+    assert rows and all(len(row) == 14 for row in rows)
+    assert [row[13] for row in rows] == [_identity_text(row[:13], 1) for row in rows]
+
+
 def test_window_and_cell_list(one_dump):
     server, directory = one_dump
     window = dict(start=dt.datetime(2024, 1, 1, 0, 0, 0, 500000), end=dt.datetime(2024, 1, 2, 10))

@@ -261,3 +261,46 @@ def test_the_cache_is_private(history, tmp_path):
     assert cache.stat().st_mode & 0o077 == 0
     entries = [p for p in cache.rglob("*")]
     assert entries and all(p.stat().st_mode & 0o077 == 0 for p in entries)
+
+
+@pytest.mark.parametrize("damage", ["none", "flip in a part", "flip in the header's stretch", "segment cut"])
+def test_an_entry_made_of_parts_is_checked_stretch_by_stretch(tmp_path, caplog, damage):
+    """Entries joined from files other processes wrote (each with its CRC) read as one; any damaged
+    stretch makes the entry unusable."""
+    from starcompactor.dump.cache import PartWriter
+
+    cache = DumpCache(str(tmp_path / "cache"))
+    parts = []
+    for i, records in enumerate([[[1, "a"], [2, "b"]], [], [[3, "c"]]]):
+        writer = PartWriter(str(tmp_path / f"part-{i}"))
+        writer.add(records)
+        writer.close()
+        parts.append(writer)
+    with cache.writer("kind", "key") as entry:
+        entry.add([[0, "header's"]])
+        for writer in parts:
+            entry.add_part(writer.path, *writer.totals)
+        entry.add([[4, "after"]])
+    path = cache.path("kind", "key")
+    data = bytearray(path.read_bytes())
+    if damage == "flip in a part":
+        data[data.index(b'"b"') + 1] ^= 1
+    elif damage == "flip in the header's stretch":
+        data[data.index(b"header's")] ^= 1
+    elif damage == "segment cut":
+        data = data.replace(b'"segments":[[', b'"segments":[[1')
+    path.write_bytes(bytes(data))
+    fresh = DumpCache(str(tmp_path / "cache"))
+    with caplog.at_level(logging.WARNING, logger="starcompactor"):
+        if damage == "none":
+            assert list(fresh.records("kind", "key")) == [
+                [0, "header's"],
+                [1, "a"],
+                [2, "b"],
+                [3, "c"],
+                [4, "after"],
+            ]
+            assert b'"segments"' in path.read_bytes()
+        else:
+            assert not fresh.check("kind", "key")
+            assert "its checksum does not match" in caplog.text
