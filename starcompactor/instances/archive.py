@@ -939,6 +939,9 @@ class DumpSource:
         with cache.writer(DROPPED, key) as entry:
             for batch in keys_dropped(older, newer):
                 entry.add(batch)
+        if cache is not self.cache:  # the run's private store keeps two dumps at most, not a year of them
+            for kind in (ROWS, KEYS):
+                cache.path(kind, self._key(kind, index - 1)).unlink(missing_ok=True)
         return key
 
     def _dropped_rows(self, cache: DumpCache, key: str) -> Iterator[List[Any]]:

@@ -288,3 +288,29 @@ def test_a_cached_rerun_gives_the_bytes_of_a_cold_run(history, tmp_path, small_p
     assert [s.read for s in source.stats] == [False, True, True]
     assert (tmp_path / "rebuilt.csv").read_bytes() == expected
     assert "is unusable (no trailer: the file is truncated)" in caplog.text
+
+
+def test_without_a_cache_the_run_keeps_two_dumps_rows_at_most(history, tmp_path, monkeypatch):
+    """Older dumps are stored for the run in a private directory: a dump's rows go once compared."""
+    work = tmp_path / "work"
+    work.mkdir()
+    held = []
+    real = DumpSource._stored
+
+    def stored(self, cache, index, workdir):
+        entries = real(self, cache, index, workdir)
+        held.append(len(list(Path(workdir).glob("cache/instance-rows/*.json"))))
+        return entries
+
+    monkeypatch.setattr(DumpSource, "_stored", stored)
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    days = sorted(history.iterdir())
+    for day in days:
+        shutil.copy2(day, dumps / day.name)
+    shutil.copy2(days[-1], dumps / days[-1].name.replace("-03T", "-04T"))  # a fourth day, as the third
+    source = DumpSource(list_backups(str(dumps)), [A, B], workdir=str(work))
+    assert len(list(source)) == len(list(DumpSource(list_backups(str(history)), [A, B])))
+    assert len(held) >= 4 and max(held) <= 2
+    assert [s.read for s in source.stats] == [True, True, True, True]
+    assert os.listdir(work) == []  # nothing left behind
